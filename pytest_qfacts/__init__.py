@@ -1,0 +1,9 @@
+"""pytest-qfacts: gate a quantized LLM release on whether it still knows its facts.
+
+Importing this package is cheap: torch and transformers load only when a model
+is needed. The assertion helpers are re-exported here.
+"""
+from pytest_qfacts.assertions import assert_recall_retained
+
+__all__ = ["assert_recall_retained"]
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Metrics on scored facts: ranks, accuracy and paired significance tests (pure numpy)."""

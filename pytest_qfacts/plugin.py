@@ -1,0 +1,185 @@
+"""pytest-qfacts wiring: options, ini keys, fixtures and hooks. Nothing heavy is imported here.
+
+torch and transformers load only inside fixtures, when a test asks for a model.
+"""
+from __future__ import annotations
+
+import fnmatch
+
+import pytest
+
+from pytest_qfacts.errors import QFactsUsageError
+from pytest_qfacts.settings import FLAGS, OPTIONS
+
+_SESSION = pytest.StashKey["object"]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("qfacts", "pytest-qfacts: factual recall of quantized models")
+    for name, help_text, default, ini_type in OPTIONS:
+        dest = "qfacts_" + name.replace("-", "_")
+        group.addoption(f"--qfacts-{name}", dest=dest, default=None, help=f"{help_text} (ini: {dest})")
+        parser.addini(dest, help_text, type=ini_type, default=default)
+    for name, help_text in FLAGS:
+        dest = "qfacts_" + name.replace("-", "_")
+        group.addoption(f"--qfacts-{name}", dest=dest, action="store_true", default=False, help=f"{help_text} (ini: {dest})")
+        parser.addini(dest, help_text, type="bool", default=False)
+    parser.addini("qfacts_aliases", "extra model aliases, one 'name = target' per line", type="linelist", default=[])
+    parser.addini("qfacts_yaml_pattern", "file name pattern of collected YAML fact suites", default="*.qfacts.yaml")
+
+
+def pytest_configure(config):
+    from pytest_qfacts.progress import Progress
+    from pytest_qfacts.session import QFactsSession
+    from pytest_qfacts.settings import read_settings
+
+    config.addinivalue_line("markers", "qfacts: a factual-recall gate of pytest-qfacts")
+    try:
+        settings = read_settings(config)
+        session = QFactsSession(settings, Progress(config, quiet=settings.quiet))
+        if settings.model:
+            session.spec  # resolve now: an unknown alias is a usage error, before any test runs
+        session.cli_suites = _load_cli_suites(settings.suites)
+    except QFactsUsageError as err:
+        raise pytest.UsageError(str(err)) from None
+    config.stash[_SESSION] = session
+
+
+def _load_cli_suites(names):
+    from pytest_qfacts.suites import load_suite
+
+    return [load_suite(name) for name in names]
+
+
+def get_session(config):
+    return config.stash[_SESSION]
+
+
+def pytest_unconfigure(config):
+    session = config.stash.get(_SESSION, None)
+    if session is not None:
+        session.close()
+
+
+# -- collection ------------------------------------------------------------------
+def pytest_collect_file(file_path, parent):
+    session = parent.config.stash.get(_SESSION, None)
+    pattern = session.settings.yaml_pattern if session else "*.qfacts.yaml"
+    if fnmatch.fnmatch(file_path.name, pattern):
+        from pytest_qfacts.collect import QFactsYamlFile
+
+        return QFactsYamlFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session, config, items):
+    from pytest_qfacts.collect import QFactsGateItem, QFactsSuiteCollector
+
+    qsession = get_session(config)
+    for suite in qsession.cli_suites:
+        collector = QFactsSuiteCollector.from_parent(session, name=f"qfacts-suite:{suite.name}", suite=suite)
+        items.extend(collector.collect())
+    # one quantized model at a time: run the gate items of one recipe together
+    slots = [i for i, item in enumerate(items) if isinstance(item, QFactsGateItem)]
+    order = {r: n for n, r in enumerate(qsession.settings.recipes)}
+    ordered = sorted((items[i] for i in slots), key=lambda it: order.get(it.recipe, -1))
+    for slot, item in zip(slots, ordered):
+        items[slot] = item
+
+
+def pytest_generate_tests(metafunc):
+    if not {"qfacts_quantized", "qfacts_pair"} & set(metafunc.fixturenames):
+        return
+    settings = get_session(metafunc.config).settings
+    if settings.recipes:
+        params = settings.recipes
+    else:
+        params = [pytest.param(None, marks=pytest.mark.skip(reason="qfacts: no quantization recipe configured (pass --qfacts-quant=RECIPE[,RECIPE])"))]
+    metafunc.parametrize("qfacts_recipe", params, indirect=True, scope="session", ids=lambda r: r or "no-recipe")
+
+
+# -- fixtures ---------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def qfacts_session(request):
+    """The run-wide qfacts state (models, cached scores, comparisons)."""
+    return get_session(request.config)
+
+
+def _need_model(qsession):
+    reason = qsession.missing_model_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def qfacts_reference(qfacts_session):
+    """The full-precision model (a ``LoadedModel``: .model, .tokenizer, .device, .dtype), loaded once per run."""
+    _need_model(qfacts_session)
+    return qfacts_session.reference()
+
+
+@pytest.fixture(scope="session")
+def qfacts_recipe(request):
+    """The quantization recipe of this test's parameter (one test id per recipe)."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def qfacts_quantized(qfacts_session, qfacts_recipe):
+    """The quantized model for this recipe; released before the next recipe's model loads."""
+    _need_model(qfacts_session)
+    loaded, _ = qfacts_session.quantized(qfacts_recipe)
+    yield loaded
+    qfacts_session.release_quantized()
+
+
+@pytest.fixture(scope="session")
+def qfacts_pair(qfacts_session, qfacts_reference, qfacts_quantized, qfacts_recipe):
+    """Reference + one quantized variant, with ``.compare(suite)``."""
+    from pytest_qfacts.pair import ModelPair
+
+    return ModelPair(qfacts_session, qfacts_reference, qfacts_quantized, qfacts_recipe)
+
+
+@pytest.fixture(scope="session")
+def qfacts_suite():
+    """``qfacts_suite(name_or_path)`` loads a built-in suite or a YAML/LRE file."""
+    from pytest_qfacts.suites import load_suite
+
+    return load_suite
+
+
+# -- outcomes, reports --------------------------------------------------------------
+def pytest_runtest_setup(item):
+    qsession = item.config.stash.get(_SESSION, None)
+    if qsession is not None:
+        qsession.touched = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if call.when == "call":
+        qsession = item.config.stash.get(_SESSION, None)
+        if qsession is not None:
+            qsession.record_outcome(report.passed, report.failed)
+    return report
+
+
+def pytest_terminal_summary(terminalreporter):
+    from pytest_qfacts.report.terminal import write_summary
+
+    qsession = terminalreporter.config.stash.get(_SESSION, None)
+    if qsession is not None:
+        write_summary(terminalreporter, qsession.runs, qsession.gates)
+        if qsession.settings.report and qsession.runs:
+            terminalreporter.write_line(f"qfacts: JSON report written to {qsession.settings.report}")
+
+
+def pytest_sessionfinish(session):
+    qsession = session.config.stash.get(_SESSION, None)
+    if qsession is not None and qsession.settings.report:
+        from pytest_qfacts.report.json_report import write_report
+
+        write_report(qsession.settings.report, qsession.runs, qsession.gates)

@@ -1,0 +1,1 @@
+"""Reports: terminal summary and JSON (HTML and JUnit properties come later)."""

@@ -1,0 +1,126 @@
+"""The run-wide state behind the fixtures and collected suites.
+
+Memory policy: the reference model is loaded once and kept for the whole run;
+at most one quantized model is alive at a time: asking for another recipe
+releases the previous one first. Reference scores are cached per suite, and
+every comparison is kept (without its model) for the reports.
+"""
+from __future__ import annotations
+
+import copy
+
+from pytest_qfacts.settings import Settings
+
+
+class QFactsSession:
+    def __init__(self, settings: Settings, progress=None):
+        from pytest_qfacts.progress import Progress
+
+        self.settings = settings
+        self.progress = progress or Progress(quiet=settings.quiet)
+        self.runs: dict[tuple, object] = {}
+        self._reference = None
+        self._quantized: tuple[str, object, object] | None = None
+        self._reference_scores: dict[str, object] = {}
+        self._spec = None
+        self.cli_suites: list = []
+        self.gates: dict[tuple, dict] = {}   # run key -> {"passed", "checked", "failed"}
+        self.touched: list[tuple] = []       # run keys the current test compared
+
+    # -- models -------------------------------------------------------------
+    def missing_model_reason(self) -> str | None:
+        if not self.settings.model:
+            return "qfacts: no model configured (pass --qfacts-model=NAME or set qfacts_model in the ini file)"
+        return None
+
+    @property
+    def spec(self):
+        if self._spec is None:
+            from pytest_qfacts.models.registry import resolve_model
+
+            self._spec = resolve_model(self.settings.model, self.settings.aliases)
+        return self._spec
+
+    def reference(self):
+        """The full-precision model, loaded on first use and kept for the run."""
+        if self._reference is None:
+            from pytest_qfacts.models.loading import load_model
+
+            s = self.settings
+            with self.progress.step(f"loading {self.spec.label} (reference, device={s.device}, dtype={s.dtype})"):
+                self._reference = load_model(self.spec, device=s.device, dtype=s.dtype, revision=s.revision,
+                                             trust_remote_code=s.trust_remote_code, cache_dir=self._cache_dir())
+        return self._reference
+
+    def quantized(self, recipe: str):
+        """(LoadedModel, QuantResult) for ``recipe``; the previous recipe's model is released first."""
+        if self._quantized is not None and self._quantized[0] == recipe:
+            return self._quantized[1], self._quantized[2]
+        self.release_quantized()
+        from pytest_qfacts.models.loading import LoadedModel
+        from pytest_qfacts.quant import quantize
+
+        reference = self.reference()
+        with self.progress.step(f"quantizing {reference.spec.label} with {recipe}"):
+            model = copy.deepcopy(reference.model)
+            result = quantize(model, recipe, tokenizer=reference.tokenizer, device=reference.device)
+        loaded = LoadedModel(result.model, reference.tokenizer, reference.spec, reference.device, reference.dtype,
+                             f"{reference.fingerprint}:{recipe}", result.seconds)
+        self._quantized = (recipe, loaded, result)
+        return loaded, result
+
+    def release_quantized(self) -> None:
+        if self._quantized is not None:
+            self._quantized[1].release()
+            self._quantized = None
+
+    def close(self) -> None:
+        self.release_quantized()
+        if self._reference is not None:
+            self._reference.release()
+            self._reference = None
+
+    def _cache_dir(self):
+        from pathlib import Path
+
+        return Path(self.settings.cache_dir) if self.settings.cache_dir else None
+
+    # -- scoring --------------------------------------------------------------
+    def score(self, loaded, suite, label: str):
+        from pytest_qfacts.scoring.scorer import score_items
+
+        items = suite.items()
+        with self.progress.bar(len(items), f"scoring {suite.name} [{label}]") as update:
+            return score_items(loaded.model, loaded.tokenizer, items, batch_size=self.settings.batch_size, on_batch=update)
+
+    def reference_scores(self, suite):
+        key = suite.content_hash()
+        if key not in self._reference_scores:
+            self._reference_scores[key] = self.score(self.reference(), suite, "reference")
+        return self._reference_scores[key]
+
+    def compare(self, suite, recipe: str):
+        """Compare the reference with ``recipe`` on ``suite``; cached, and recorded for the reports."""
+        from pytest_qfacts.compare import compare_scores
+
+        key = (self.settings.model, recipe, suite.content_hash())
+        self.touched.append(key)
+        if key in self.runs:
+            return self.runs[key]
+        reference = self.reference_scores(suite)
+        loaded, result = self.quantized(recipe)
+        quantized = self.score(loaded, suite, recipe)
+        comparison = compare_scores(suite.items(), reference, quantized, model=self.spec.label, recipe=recipe,
+                                    suite=suite.name, suite_hash=suite.content_hash(), quant_info=result.summary())
+        self.runs[key] = comparison
+        return comparison
+
+    def record_outcome(self, passed: bool, failed: bool) -> None:
+        """Attribute the current test's outcome to the runs it compared (for the summary's gate column)."""
+        for key in dict.fromkeys(self.touched):
+            gate = self.gates.setdefault(key, {"passed": True, "checked": 0, "failed": 0})
+            gate["checked"] += 1
+            if failed:
+                gate["failed"] += 1
+                gate["passed"] = False
+        self.touched = []

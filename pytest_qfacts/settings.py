@@ -1,0 +1,98 @@
+"""Options and ini keys: one table, read once into ``Settings`` (command line wins over ini)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pytest_qfacts.errors import QFactsUsageError
+
+# (name, help, default, ini type). The option is --qfacts-<name>, the ini key qfacts_<name>.
+OPTIONS: list[tuple[str, str, str | None, str]] = [
+    ("model", "model to test: alias, Hugging Face id, local directory or .gguf file", None, "string"),
+    ("revision", "model revision (branch, tag or commit) for hub models", None, "string"),
+    ("quant", "comma-separated quantization recipes, e.g. rtn-w4g128,rtn-w8g128", None, "string"),
+    ("device", "auto | cpu | cuda | cuda:N", "auto", "string"),
+    ("dtype", "auto | float32 | bfloat16 | float16 (auto: float32 on CPU, bfloat16 on CUDA)", "auto", "string"),
+    ("suite", "comma-separated built-in suite names or YAML paths to run as test items", None, "string"),
+    ("batch-size", "facts per forward pass", "16", "string"),
+    ("report", "write the JSON report to this path", None, "string"),
+    ("max-drop", "default gate for suites without their own: max top-1 drop (fraction)", "0.05", "string"),
+    ("cache-dir", "where converted and quantized weights are cached (default: the user cache dir)", None, "string"),
+]
+FLAGS: list[tuple[str, str]] = [
+    ("trust-remote-code", "allow model repositories to run their own code (off by default)"),
+]
+
+
+@dataclass
+class Settings:
+    model: str | None = None
+    revision: str | None = None
+    recipes: list[str] = field(default_factory=list)
+    device: str = "auto"
+    dtype: str = "auto"
+    suites: list[str] = field(default_factory=list)
+    batch_size: int = 16
+    report: str | None = None
+    max_drop: float = 0.05
+    cache_dir: str | None = None
+    trust_remote_code: bool = False
+    aliases: dict[str, str] = field(default_factory=dict)
+    yaml_pattern: str = "*.qfacts.yaml"
+    quiet: bool = False
+
+
+def _value(config, name: str):
+    value = config.getoption("qfacts_" + name.replace("-", "_"), None)
+    if value in (None, ""):
+        value = config.getini("qfacts_" + name.replace("-", "_")) or None
+    return value
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def read_settings(config) -> Settings:
+    """Read and validate every qfacts option; a bad value raises QFactsUsageError naming the option."""
+    from pytest_qfacts.models.device import check_device, check_dtype
+    from pytest_qfacts.models.registry import parse_alias_lines
+    from pytest_qfacts.quant import parse_recipe, split_recipes
+
+    s = Settings()
+    s.model = _value(config, "model")
+    s.revision = _value(config, "revision")
+    quant = _value(config, "quant")
+    if quant:
+        s.recipes = [parse_recipe(r).text for r in split_recipes(quant)]
+    s.device = check_device(_value(config, "device") or "auto")
+    s.dtype = check_dtype(_value(config, "dtype") or "auto")
+    s.suites = _split(_value(config, "suite"))
+    s.batch_size = _positive_int(_value(config, "batch-size") or "16", "--qfacts-batch-size")
+    s.report = _value(config, "report")
+    s.max_drop = _fraction(_value(config, "max-drop") or "0.05", "--qfacts-max-drop")
+    s.cache_dir = _value(config, "cache-dir")
+    s.trust_remote_code = bool(config.getoption("qfacts_trust_remote_code", False) or config.getini("qfacts_trust_remote_code"))
+    s.aliases = parse_alias_lines(config.getini("qfacts_aliases"))
+    s.yaml_pattern = config.getini("qfacts_yaml_pattern") or "*.qfacts.yaml"
+    s.quiet = config.getoption("verbose", 0) < 0
+    return s
+
+
+def _positive_int(text: str, option: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise QFactsUsageError(f"{option}: '{text}' is not a positive integer")
+    return value
+
+
+def _fraction(text: str, option: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise QFactsUsageError(f"{option}: '{text}' is not a fraction between 0 and 1 (0.02 = 2 points)")
+    return value
