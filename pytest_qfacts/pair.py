@@ -9,13 +9,17 @@ class ModelPair:
         self.quantized = quantized
         self.recipe = recipe
 
-    def compare(self, suite):
-        """Score ``suite`` (a Suite, a built-in name or a path) on both models; return a ``Comparison``."""
+    def compare(self, suite, probes=None):
+        """Score ``suite`` (a Suite, a built-in name or a path) on both models; return a ``Comparison``.
+
+        ``probes``: which mechanistic probes run in the same forward (None: the run's
+        ``--qfacts-probes``, by default those the verdict needs; "all"; "none"; or names).
+        """
         if isinstance(suite, str):
             from pytest_qfacts.suites import load_suite
 
             suite = load_suite(suite)
-        return self.session.compare(suite, self.recipe)
+        return self.session.compare(suite, self.recipe, probes)
 
     def __repr__(self) -> str:
         return f"ModelPair({self.reference.spec.label!r}, {self.recipe!r})"

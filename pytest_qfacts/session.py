@@ -86,32 +86,60 @@ class QFactsSession:
         return Path(self.settings.cache_dir) if self.settings.cache_dir else None
 
     # -- scoring --------------------------------------------------------------
-    def score(self, loaded, suite, label: str):
+    def score(self, loaded, suite, label: str, probes=()):
+        """Score ``suite`` on one model; with probes, trace it in the same forward.
+
+        Returns (FactScores, Trace or None, lens (prob, rank) or None).
+        """
         from pytest_qfacts.scoring.scorer import score_items
 
         items = suite.items()
         with self.progress.bar(len(items), f"scoring {suite.name} [{label}]") as update:
-            return score_items(loaded.model, loaded.tokenizer, items, batch_size=self.settings.batch_size, on_batch=update)
+            if not probes:
+                return score_items(loaded.model, loaded.tokenizer, items, batch_size=self.settings.batch_size, on_batch=update), None, None
+            from pytest_qfacts.trace.lens import lens_gold_stats
+            from pytest_qfacts.trace.tracer import Tracer
 
-    def reference_scores(self, suite):
+            with Tracer(loaded.model, probes, len(items)) as tracer:
+                scores = score_items(loaded.model, loaded.tokenizer, items, batch_size=self.settings.batch_size,
+                                     on_batch=update, observer=tracer)
+        lens = lens_gold_stats(tracer.layout, tracer.trace.resid_last, scores.gold_first) if "lens" in probes else None
+        return scores, tracer.trace, lens
+
+    def reference_scores(self, suite, probes=()):
+        """The reference's (scores, trace, lens) on ``suite``, computed once for every probe set it covers."""
         key = suite.content_hash()
-        if key not in self._reference_scores:
-            self._reference_scores[key] = self.score(self.reference(), suite, "reference")
-        return self._reference_scores[key]
+        cached = self._reference_scores.get(key)
+        if cached is None or not set(probes) <= set(cached[0]):
+            self._reference_scores[key] = (tuple(probes), self.score(self.reference(), suite, "reference", probes))
+        return self._reference_scores[key][1]
 
-    def compare(self, suite, recipe: str):
-        """Compare the reference with ``recipe`` on ``suite``; cached, and recorded for the reports."""
+    def compare(self, suite, recipe: str, probes=None):
+        """Compare the reference with ``recipe`` on ``suite``; cached, and recorded for the reports.
+
+        ``probes``: None for the run's ``--qfacts-probes``; else names (or "all"/"none").
+        """
         from pytest_qfacts.compare import compare_scores
+        from pytest_qfacts.settings import parse_probes
 
+        probes = self.settings.probes if probes is None else parse_probes(probes)
         key = (self.settings.model, recipe, suite.content_hash())
         self.touched.append(key)
-        if key in self.runs:
-            return self.runs[key]
-        reference = self.reference_scores(suite)
+        cached = self.runs.get(key)
+        if cached is not None and set(probes) <= set(cached.extras.get("probes", ())):
+            return cached
+        reference, ref_trace, ref_lens = self.reference_scores(suite, probes)
         loaded, result = self.quantized(recipe)
-        quantized = self.score(loaded, suite, recipe)
+        quantized, q_trace, q_lens = self.score(loaded, suite, recipe, probes)
         comparison = compare_scores(suite.items(), reference, quantized, model=self.spec.label, recipe=recipe,
                                     suite=suite.name, suite_hash=suite.content_hash(), quant_info=result.summary())
+        comparison.extras["probes"] = list(probes)
+        if probes:
+            from pytest_qfacts.compare.probes import probe_report
+
+            comparison.extras.update(probe_report(
+                ref_trace, q_trace, ref_lens, q_lens, ref_top1=reference.top1, quant_top1=quantized.top1,
+                ref_rank=reference.gold_rank, quant_rank=quantized.gold_rank))
         self.runs[key] = comparison
         return comparison
 

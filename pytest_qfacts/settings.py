@@ -16,6 +16,7 @@ OPTIONS: list[tuple[str, str, str | None, str]] = [
     ("batch-size", "facts per forward pass", "16", "string"),
     ("report", "write the JSON report to this path", None, "string"),
     ("max-drop", "default gate for suites without their own: max top-1 drop (fraction)", "0.05", "string"),
+    ("probes", "probes run with every comparison: default (those the verdict needs), all, none, or NAME,NAME", "default", "string"),
     ("cache-dir", "where converted and quantized weights are cached (default: the user cache dir)", None, "string"),
 ]
 FLAGS: list[tuple[str, str]] = [
@@ -35,6 +36,7 @@ class Settings:
     report: str | None = None
     max_drop: float = 0.05
     cache_dir: str | None = None
+    probes: tuple[str, ...] = ()
     trust_remote_code: bool = False
     aliases: dict[str, str] = field(default_factory=dict)
     yaml_pattern: str = "*.qfacts.yaml"
@@ -71,6 +73,7 @@ def read_settings(config) -> Settings:
     s.report = _value(config, "report")
     s.max_drop = _fraction(_value(config, "max-drop") or "0.05", "--qfacts-max-drop")
     s.cache_dir = _value(config, "cache-dir")
+    s.probes = parse_probes(_value(config, "probes") or "default", "--qfacts-probes")
     s.trust_remote_code = bool(config.getoption("qfacts_trust_remote_code", False) or config.getini("qfacts_trust_remote_code"))
     s.aliases = parse_alias_lines(config.getini("qfacts_aliases"))
     s.yaml_pattern = config.getini("qfacts_yaml_pattern") or "*.qfacts.yaml"
@@ -96,3 +99,24 @@ def _fraction(text: str, option: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise QFactsUsageError(f"{option}: '{text}' is not a fraction between 0 and 1 (0.02 = 2 points)")
     return value
+
+
+def parse_probes(text, option: str = "probes") -> tuple[str, ...]:
+    """``default`` | ``all`` | ``none`` | comma-separated probe names -> a tuple of names."""
+    from pytest_qfacts.trace.names import PROBES, VERDICT_PROBES
+
+    if text is None or (isinstance(text, str) and text.strip() == "default"):
+        return VERDICT_PROBES
+    if isinstance(text, (list, tuple, set, frozenset)):
+        names = [str(t).strip() for t in text]
+    else:
+        text = text.strip()
+        if text == "all":
+            return PROBES
+        if text in ("none", ""):
+            return ()
+        names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in PROBES]
+    if unknown:
+        raise QFactsUsageError(f"{option}: unknown probe(s) {', '.join(unknown)}; accepted: default, all, none, or any of {', '.join(PROBES)}")
+    return tuple(n for n in PROBES if n in names)

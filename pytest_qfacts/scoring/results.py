@@ -25,10 +25,11 @@ class FactScores:
     topk_ids: np.ndarray
     topk_logprobs: np.ndarray
     topk_tokens: list[list[str]]
+    gold_first: np.ndarray | None = None  # first gold token id of each object [N]
 
     def __len__(self) -> int:
         return int(self.gold_rank.shape[0])
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The numeric fields, for storage (safetensors / JSON)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "topk_tokens"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "topk_tokens" and getattr(self, f.name) is not None}

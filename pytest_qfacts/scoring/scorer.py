@@ -47,7 +47,8 @@ def score_items(model, tokenizer, items: list[FactItem], *, batch_size: int = 16
             if on_batch is not None:
                 on_batch(len(batch))
     tokens = [[tokenizer.decode([t]) for t in row] for row in out["topk_ids"]]
-    return FactScores(**out, topk_tokens=tokens)
+    gold_first = np.array([e.object_ids[0] for e in encoded], dtype=np.int64)
+    return FactScores(**out, topk_tokens=tokens, gold_first=gold_first)
 
 
 def _empty(n: int, topk: int) -> dict:
