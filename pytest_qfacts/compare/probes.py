@@ -46,12 +46,15 @@ def probe_report(ref, quant, ref_lens, quant_lens, *, ref_top1: np.ndarray, quan
     evidence["median_rank_reference"] = float(np.median(ref_rank))
     evidence["median_rank_quantized"] = float(np.median(quant_rank))
     if ref_lens is not None and quant_lens is not None:
+        covered = (ref_lens[1][0] >= 0) & (quant_lens[1][0] >= 0)  # facts the lens ran on (see trace.lens)
+        ref_lens = (ref_lens[0][:, covered], ref_lens[1][:, covered])
+        quant_lens = (quant_lens[0][:, covered], quant_lens[1][:, covered])
         layers["lens_rank_reference"] = lens.median_rank_per_layer(ref_lens[1]).tolist()
         layers["lens_rank_quantized"] = lens.median_rank_per_layer(quant_lens[1]).tolist()
         layers["lens_prob_reference"] = ref_lens[0].mean(1).tolist()
         layers["lens_prob_quantized"] = quant_lens[0].mean(1).tolist()
         out["lens"] = {
-            "topk": LENS_TOPK,
+            "topk": LENS_TOPK, "facts": int(covered.sum()),
             "signal_reference": lens.lens_signal_fraction(ref_lens[1], LENS_TOPK),
             "signal_quantized": lens.lens_signal_fraction(quant_lens[1], LENS_TOPK),
             "first_layer_in_topk_reference": _median_layer(lens.first_layer_in_topk(ref_lens[1], LENS_TOPK)),

@@ -1,35 +1,53 @@
 """Logit lens in torch: project each layer's residual (last prompt token) through the final norm and unembedding.
 
-For layer l and fact i: z = W_U · norm(h_l,i) (+ softcap as the model does), then
-p_gold = softmax(z)[gold], rank = 1 + #{v : z_v > z_gold}. At the last layer this is
-the model's own next-token distribution. Chunked over rows to bound memory.
+For layer l and fact i: z = W_U · norm(h_l,i) (then the model's logit softcap, if any);
+p_gold = softmax(z)[gold], rank = 1 + #{v : z_v > z_gold}. At the last layer this is the
+model's own next-token distribution.
+
+Cost: L x N rows of a full-vocabulary matmul, as much work as the forward itself on a
+small model. ``max_facts`` bounds it: the lens then runs on that many facts, evenly
+spaced over the suite (the same facts for the reference and every recipe); the other
+facts' entries are NaN (prob) and -1 (rank) and the per-layer medians skip them.
 """
 from __future__ import annotations
 
 import numpy as np
 
+DEFAULT_MAX_FACTS = 128
 
-def lens_gold_stats(layout, resid_last: np.ndarray, gold: np.ndarray, *, chunk_rows: int = 256):
-    """Return (prob [L, N], rank [L, N]) of the gold token per layer."""
+
+def lens_fact_indices(n: int, max_facts: int | None) -> np.ndarray:
+    """Evenly spaced, deterministic indices of the facts the lens covers."""
+    if max_facts is None or n <= max_facts:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_facts).round().astype(np.int64))
+
+
+def lens_gold_stats(layout, resid_last: np.ndarray, gold: np.ndarray, *, max_facts: int | None = DEFAULT_MAX_FACTS,
+                    chunk_rows: int = 256):
+    """Return (prob [L, N], rank [L, N]) of the gold token per layer; uncovered facts: NaN / -1."""
     import torch
 
     L, N, H = resid_last.shape
+    keep = lens_fact_indices(N, max_facts)
+    probs = np.full((L, N), np.nan)
+    ranks = np.full((L, N), -1, np.int64)
+    rows = np.ascontiguousarray(resid_last[:, keep].reshape(L * len(keep), H))
+    gold_rows = torch.from_numpy(np.tile(np.asarray(gold, dtype=np.int64)[keep], L))
     weight = layout.unembed.weight
-    device, dtype = weight.device, weight.dtype
-    flat = torch.from_numpy(resid_last.reshape(L * N, H))
-    gold_flat = torch.from_numpy(np.tile(np.asarray(gold, dtype=np.int64), L))
-    probs = np.empty(L * N, np.float64)
-    ranks = np.empty(L * N, np.int64)
+    out_p = np.empty(len(rows))
+    out_r = np.empty(len(rows), np.int64)
     with torch.inference_mode():
-        for start in range(0, L * N, chunk_rows):
-            h = flat[start:start + chunk_rows].to(device=device, dtype=dtype)
-            if layout.final_norm is not None:
-                h = layout.final_norm(h)
-            z = layout.unembed(h).float()
+        for start in range(0, len(rows), chunk_rows):
+            h = torch.from_numpy(rows[start:start + chunk_rows]).to(device=weight.device, dtype=weight.dtype)
+            x = layout.final_norm(h) if layout.final_norm is not None else h
+            z = layout.unembed(x).float()
             if layout.softcap:
                 z = torch.tanh(z / layout.softcap) * layout.softcap
-            g = gold_flat[start:start + chunk_rows].to(device)
+            g = gold_rows[start:start + chunk_rows].to(weight.device)
             zg = z.gather(1, g[:, None])
-            ranks[start:start + len(g)] = ((z > zg).sum(1) + 1).cpu().numpy()
-            probs[start:start + len(g)] = torch.softmax(z, 1).gather(1, g[:, None]).squeeze(1).double().cpu().numpy()
-    return probs.reshape(L, N), ranks.reshape(L, N)
+            out_r[start:start + len(g)] = ((z > zg).sum(1, dtype=torch.int64) + 1).cpu().numpy()
+            out_p[start:start + len(g)] = torch.exp(zg.squeeze(1) - torch.logsumexp(z, 1)).double().cpu().numpy()
+    probs[:, keep] = out_p.reshape(L, len(keep))
+    ranks[:, keep] = out_r.reshape(L, len(keep))
+    return probs, ranks

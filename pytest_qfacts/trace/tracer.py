@@ -46,8 +46,11 @@ class Trace:
 
 
 def _rows(tensor, positions):
+    """``tensor[b, positions[b]]`` for [B, T, D] inputs; [B*T, D] inputs (OPT's MLP) are reshaped first."""
     import torch
 
+    if tensor.dim() == 2:
+        tensor = tensor.reshape(len(positions), -1, tensor.shape[-1])
     index = torch.arange(tensor.shape[0], device=tensor.device)
     return tensor[index, positions]
 

@@ -2,7 +2,14 @@
 
 Helpers (the tiny-facts model, small suites, report parsing) are in plugin_helpers.py.
 """
+import os
+
 import pytest
+
+# One BLAS/OpenMP thread (read when numpy/torch load, so before they are imported): the tiny
+# models and suites here gain nothing from a second thread, and the 2 cores are shared.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 pytest_plugins = ["pytester"]
 
@@ -24,6 +31,9 @@ def _preimport_heavy_modules():
     (torch._C, tokenizers, safetensors) cannot be initialised twice in one process. When the
     tiny-facts model is there, one small load + quantize + score also imports every lazily
     imported module (the llama modeling code, the tokenizer classes) here, once.
+
+    torch runs on one thread: the inner runs use models of a few hundred thousand
+    parameters, where a second thread gains nothing and spin-waits on a shared machine.
     """
     import numpy  # noqa: F401
     import safetensors.torch  # noqa: F401
@@ -32,6 +42,8 @@ def _preimport_heavy_modules():
     import tqdm  # noqa: F401
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401  (lazy attributes)
+
+    torch.set_num_threads(1)
 
     from plugin_helpers import suite_yaml, tiny_ready
 
@@ -42,7 +54,9 @@ def _preimport_heavy_modules():
 
         session = QFactsSession(Settings(model="tiny-facts", device="cpu", quiet=True))
         try:
-            session.compare(load_suite_text(suite_yaml(n=2)), "rtn-w8g64")
+            session.compare(load_suite_text(suite_yaml(n=2, known=False)), "rtn-w8g64")
+        except Exception:  # noqa: BLE001 -- the tests that load the model report the problem themselves
+            pass
         finally:
             session.close()
     del transformers

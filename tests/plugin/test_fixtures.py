@@ -1,7 +1,8 @@
 """The fixtures: qfacts_session, qfacts_reference, qfacts_recipe/qfacts_quantized, qfacts_pair, qfacts_suite."""
 import pytest
 
-from plugin_helpers import CPU, KEEP, LOSE, MODEL, lossy_relations, lossy_yaml, onehop_n_items, requires_tiny, suite_yaml
+from plugin_helpers import (CPU, KEEP, LOSE, MODEL, clean_relation, known_relations, lossy_relations, lossy_yaml,
+                            onehop_n_items, onehop_relations, requires_tiny, suite_yaml, w2_lost_facts)
 
 
 @requires_tiny
@@ -28,6 +29,26 @@ def test_reference_loaded_once_per_run(pytester):
     assert len(loads) == 2, loads   # one "loading ..." line and its "done in" line
     assert loads[0] == "qfacts: loading tiny-facts (reference, device=cpu, dtype=auto) ..."
     assert loads[1].startswith("qfacts: loading tiny-facts (reference, device=cpu, dtype=auto): done in")
+
+
+@requires_tiny
+@pytest.mark.xfail(strict=True, reason="plugin bug: pytest_collection_modifyitems (tryfirst) groups only the YAML gate "
+                   "items by recipe; pytest's own reordering of the parametrized qfacts_recipe tests runs afterwards, so a "
+                   "project with gate items and fixture tests quantizes each recipe twice (rtn-w8g64, rtn-w2g64, "
+                   "rtn-w8g64, rtn-w2g64)")
+def test_each_recipe_quantized_once_with_yaml_and_python_tests(pytester):
+    pytester.makefile(".qfacts.yaml", small=suite_yaml(n=2))
+    pytester.makepyfile(test_a="""
+        def test_plain(qfacts_reference):
+            pass
+
+        def test_pair(qfacts_pair):
+            pass
+    """)
+    result = pytester.runpytest(MODEL, CPU, f"--qfacts-quant={KEEP},{LOSE}")
+    result.assert_outcomes(passed=1 + 2 + 4)
+    quantized = [line for line in result.stderr.lines if line.startswith("qfacts: quantizing") and line.endswith(" ...")]
+    assert quantized == [f"qfacts: quantizing tiny-facts with {KEEP} ...", f"qfacts: quantizing tiny-facts with {LOSE} ..."]
 
 
 @requires_tiny
@@ -79,13 +100,14 @@ def test_pair_compare_returns_a_comparison(pytester):
             by_path = qfacts_pair.compare("facts/mine.yml")
             assert isinstance(by_path, Comparison)
             assert (by_path.model, by_path.recipe, by_path.suite) == ("tiny-facts", qfacts_recipe, "mine")
-            assert by_path.summary.n == 6 and [r.relation for r in by_path.relations] == ["country_capital", "city_country"]
+            assert by_path.summary.n == 6 and [r.relation for r in by_path.relations] == {relations}
             assert by_path.summary.reference_top1 == 1.0
             assert qfacts_pair.compare(load_suite("facts/mine.yml")) is by_path     # cached per suite
             by_name = qfacts_pair.compare("tiny-facts-onehop")
             assert isinstance(by_name, Comparison) and by_name.suite == "tiny-facts-onehop"
-            assert by_name.summary.n == {n} and len(by_name.relations) == 6
-    """.replace("{n}", str(onehop_n_items())))
+            assert by_name.summary.n == {n} and len(by_name.relations) == {n_relations}
+    """.replace("{n}", str(onehop_n_items())).replace("{n_relations}", str(len(onehop_relations())))
+       .replace("{relations}", repr(list(known_relations(2, 3)))))
     result = pytester.runpytest(MODEL, CPU, f"--qfacts-quant={KEEP}")
     result.assert_outcomes(passed=1)
 
@@ -117,7 +139,8 @@ def test_suite_fixture_loads_builtins_and_paths(pytester):
 
 @requires_tiny
 def test_assert_recall_retained_failure_lists_worst_relations_and_lost_facts(pytester):
-    pytester.makefile(".yml", lossy=lossy_yaml(relations=("country_capital", *lossy_relations())))  # 4 facts each
+    clean = clean_relation()
+    pytester.makefile(".yml", lossy=lossy_yaml(clean=(clean,)))  # 3 relations, 4 facts each
     pytester.makepyfile(test_gate="""
         from pytest_qfacts import assert_recall_retained
 
@@ -126,21 +149,18 @@ def test_assert_recall_retained_failure_lists_worst_relations_and_lost_facts(pyt
     """)
     result = pytester.runpytest(MODEL, CPU, f"--qfacts-quant={KEEP},{LOSE}", "-rf")
     result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([f"FAILED test_gate.py::test_gate[[]{LOSE}[]] - pytest_qfacts.assertions.Recall*"])
     result.stdout.fnmatch_lines([
-        f"FAILED test_gate.py::test_gate[[]{LOSE}[]] - pytest_qfacts.assertions.RecallGateFailure: "
-        f"qfacts gate failed: tiny-facts [[]{LOSE}[]] on suite 'lossy'",
-    ])
-    result.stdout.fnmatch_lines([
-        f"E       pytest_qfacts.assertions.RecallGateFailure: qfacts gate failed: tiny-facts [[]{LOSE}[]] on suite 'lossy'",
-        "E         suite: drop 16.7% > max_drop 0.0% (top-1 100.0% -> 83.3%, lost 2, gained 0, McNemar p=0.5)",
-        "E       worst relations (reference -> quantized top-1):",
-        *(f"E         {rel}: 100.0% -> 75.0% (drop +25.0%, lost 1/4)" for rel in lossy_relations()),
-        "E         country_capital: 100.0% -> 100.0% (drop +0.0%, lost 0/4)",
-        "E       lost facts (2 of 2; gold rank reference -> quantized):",
-        "E         [[]*[]] '*' -> gold '*': quantized says '*', rank 1 -> *",
+        f"E *pytest_qfacts.assertions.RecallGateFailure: qfacts gate failed: tiny-facts [[]{LOSE}[]] on suite 'lossy'",
+        "E *  suite: drop 16.7% > max_drop 0.0% (top-1 100.0% -> 83.3%, lost 2, gained 0, McNemar p=0.5)",
+        "E *worst relations (reference -> quantized top-1):",
+        *(f"E *  {rel}: 100.0% -> 75.0% (drop +25.0%, lost 1/4)" for rel in lossy_relations()),
+        f"E *  {clean}: 100.0% -> 100.0% (drop +0.0%, lost 0/4)",
+        "E *lost facts (2 of 2; gold rank reference -> quantized):",
+        *(f"E *  [[]{rel}[]] '*{w2_lost_facts(rel)[0][0]}*' -> gold '{w2_lost_facts(rel)[0][1]}': quantized says '*', rank 1 -> *"
+          for rel in lossy_relations()),
     ])
     # the worst relation comes first
     text = result.stdout.lines
-    start = text.index("E       worst relations (reference -> quantized top-1):")
-    drops = [float(line.split("(drop +")[1].split("%")[0]) for line in text[start + 1:start + 4]]
-    assert drops == sorted(drops, reverse=True) and drops[0] > 0
+    start = next(i for i, line in enumerate(text) if line.endswith("worst relations (reference -> quantized top-1):"))
+    assert text[start + 3].endswith(f"{clean}: 100.0% -> 100.0% (drop +0.0%, lost 0/4)")

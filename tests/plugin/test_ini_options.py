@@ -167,3 +167,21 @@ def test_alias_cycle_is_a_usage_error(pytester):
     result = pytester.runpytest("--qfacts-model=a")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: --qfacts-model: unknown model 'a'*"])
+
+
+def test_every_option_has_an_ini_key_named_in_help(pytester):
+    """Whatever options the table grows, each --qfacts-NAME has the ini key qfacts_NAME (and help says so)."""
+    from pytest_qfacts.settings import FLAGS, OPTIONS
+
+    result = pytester.runpytest("--help")
+    text = result.stdout.str()
+    names = [name for name, *_ in OPTIONS] + [name for name, _ in FLAGS]
+    assert {"model", "revision", "quant", "device", "dtype", "suite", "batch-size", "report", "max-drop", "cache-dir",
+            "trust-remote-code"} <= set(names)
+    for name in names:
+        key = "qfacts_" + name.replace("-", "_")
+        assert f"--qfacts-{name}" in text
+        assert f"(ini: {key})" in " ".join(text.split())          # in the option's help
+        assert any(line.strip().startswith(f"{key} (") for line in result.stdout.lines), key   # in the ini list
+    for key in ("qfacts_aliases", "qfacts_yaml_pattern"):
+        assert any(line.strip().startswith(f"{key} (") for line in result.stdout.lines), key

@@ -1,7 +1,7 @@
 """--qfacts-device: cpu works, auto picks cpu without CUDA, bad spellings and missing CUDA are clear errors."""
 import pytest
 
-from plugin_helpers import KEEP, MODEL, requires_tiny, suite_yaml
+from plugin_helpers import KEEP, MODEL, known_relations, requires_tiny, suite_yaml
 
 DEVICE_TEST = """
 def test_device(qfacts_session, qfacts_reference, qfacts_quantized):
@@ -58,10 +58,11 @@ def test_cuda_without_cuda_is_a_clear_error(pytester, value):
     if _cuda_available():
         pytest.skip("this machine has CUDA")
     pytester.makepyfile("def test_reference(qfacts_reference):\n    raise AssertionError('loaded?!')\n")
-    pytester.makefile(".qfacts.yaml", small=suite_yaml(relations=("country_capital",), n=2))
+    relation = known_relations(1, 2)[0]
+    pytester.makefile(".qfacts.yaml", small=suite_yaml(relations=(relation,), n=2))
     result = pytester.runpytest(MODEL, f"--qfacts-device={value}", f"--qfacts-quant={KEEP}")
     result.assert_outcomes(errors=1, failed=1)
     message = f"--qfacts-device={value}: CUDA is not available on this machine; use cpu or auto"
     result.stdout.fnmatch_lines([f"E   *QFactsUsageError: {message}"])          # the fixture's error
-    result.stdout.fnmatch_lines(["*_ qfacts suite small::country_capital [[]rtn-w8g64[]] _*", message])  # the gate item
+    result.stdout.fnmatch_lines([f"*_ qfacts suite small::{relation} [[]rtn-w8g64[]] _*", message])  # the gate item
     assert "loaded?!" not in result.stdout.str()

@@ -1,7 +1,10 @@
 """--qfacts-quant: recipes become test ids; bad, duplicate and inapplicable recipes are reported."""
+import json
+import math
+
 import pytest
 
-from plugin_helpers import CPU, KEEP, LOSE, MODEL, requires_tiny, suite_yaml
+from plugin_helpers import CPU, KEEP, LOSE, MODEL, TINY_DIR, known_relations, requires_tiny, suite_yaml
 
 TESTS = """
 def test_x(qfacts_quantized, qfacts_recipe):
@@ -86,16 +89,24 @@ def test_duplicate_recipes_are_rejected_after_canonicalization(pytester):
 
 @requires_tiny
 def test_group_size_that_does_not_divide_the_layers_fails_with_the_valid_sizes(pytester):
+    config = json.loads((TINY_DIR / "config.json").read_text())
+    hidden, intermediate = config["hidden_size"], config["intermediate_size"]
+    attn = config["num_attention_heads"] * config.get("head_dim", hidden // config["num_attention_heads"])
+    assert hidden % 100, "tiny-facts' hidden size must not be a multiple of 100 for this test"
+    gcd = math.gcd(hidden, intermediate, attn)
+    valid = ", ".join(str(d) for d in range(1, gcd + 1) if gcd % d == 0)
+    n_layers = 7 * config["num_hidden_layers"]    # q, k, v, o, gate, up, down per layer (lm_head is kept)
+    relation = known_relations(1, 2)[0]
     pytester.makepyfile(test_q="def test_x(qfacts_quantized):\n    raise AssertionError('quantized?!')\n")
-    pytester.makefile(".qfacts.yaml", small=suite_yaml(n=2))
+    pytester.makefile(".qfacts.yaml", small=suite_yaml(relations=(relation,), n=2))
     result = pytester.runpytest(MODEL, CPU, "--qfacts-quant=rtn-w4g100")
-    result.assert_outcomes(errors=1, failed=2)   # the fixture's setup; the two gate items of the YAML suite
-    message = ("recipe 'rtn-w4g100': module 'model.layers.0.self_attn.q_proj' has in_features=128, which group size "
-               "100 does not divide (the group size must divide the in_features of every quantized layer); group sizes "
-               "that divide all * quantized layers: 1, 2, 4, 8, 16, 32, 64, 128")
+    result.assert_outcomes(errors=1, failed=1)   # the fixture's setup; the gate item of the YAML suite
+    message = (f"recipe 'rtn-w4g100': module 'model.layers.0.self_attn.q_proj' has in_features={hidden}, which group "
+               "size 100 does not divide (the group size must divide the in_features of every quantized layer); group "
+               f"sizes that divide all {n_layers} quantized layers: {valid}")
     result.stdout.fnmatch_lines([f"E   *RecipeError: {message}"])
     # a gate item shows the message itself, without a traceback
-    result.stdout.fnmatch_lines(["*_ qfacts suite small::country_capital [[]rtn-w4g100[]] _*", message])
+    result.stdout.fnmatch_lines([f"*_ qfacts suite small::{relation} [[]rtn-w4g100[]] _*", message])
     assert "quantized?!" not in result.stdout.str()
 
 

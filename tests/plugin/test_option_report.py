@@ -1,7 +1,7 @@
 """--qfacts-report: the JSON schema, one run per (model, recipe, suite), no file without the option."""
 import statistics
 
-from plugin_helpers import CPU, KEEP, LOSE, MODEL, read_report, requires_tiny, suite_yaml
+from plugin_helpers import CPU, KEEP, LOSE, MODEL, known_relations, read_report, requires_tiny, suite_yaml
 
 PAIR_TEST = """
 from pytest_qfacts.compare import Comparison
@@ -19,17 +19,17 @@ FACT_KEYS = {"relation", "subject", "object", "reference_rank", "quantized_rank"
 
 
 def make_project(pytester):
-    pytester.makefile(".qfacts.yaml", small=suite_yaml(name="small", relations=("country_capital", "person_employer"),
-                                                        n=3, gate="{max_drop: 1.0}"))
+    small, other = known_relations(5, 3)[:2], known_relations(5, 3)[2:]
+    pytester.makefile(".qfacts.yaml", small=suite_yaml(name="small", relations=small, n=3, gate="{max_drop: 1.0}"))
     pytester.mkdir("suites")
-    pytester.path.joinpath("suites", "other.yml").write_text(
-        suite_yaml(name="other", relations=("city_country", "person_birthplace", "company_country"), n=2))
+    pytester.path.joinpath("suites", "other.yml").write_text(suite_yaml(name="other", relations=other, n=2))
     pytester.makepyfile(test_pair=PAIR_TEST)
+    return {"small": list(small), "other": list(other)}
 
 
 @requires_tiny
 def test_report_schema_and_one_run_per_model_recipe_suite(pytester):
-    make_project(pytester)
+    expected_relations = make_project(pytester)
     result = pytester.runpytest(MODEL, CPU, f"--qfacts-quant={KEEP},{LOSE}", "--qfacts-report=out/sub/qfacts.json")
     result.assert_outcomes(passed=8)   # 2 YAML relations x 2 recipes + 2 tests x 2 recipes
     result.stdout.fnmatch_lines(["qfacts: JSON report written to out/sub/qfacts.json"])
@@ -38,12 +38,10 @@ def test_report_schema_and_one_run_per_model_recipe_suite(pytester):
     runs = report["runs"]
     keys = [(run["model"], run["recipe"], run["suite"]) for run in runs]
     assert sorted(keys) == sorted((m, r, s) for m in ["tiny-facts"] for r in (KEEP, LOSE) for s in ("small", "other"))
-    expected_relations = {"small": ["country_capital", "person_employer"],
-                          "other": ["city_country", "person_birthplace", "company_country"]}
     for run in runs:
         assert RUN_KEYS <= set(run), RUN_KEYS - set(run)
         facts = run["facts"]
-        assert run["n_facts"] == len(facts) == {"small": 6, "other": 6}[run["suite"]]
+        assert run["n_facts"] == len(facts) == {"small": 6, "other": 6}[run["suite"]]   # 2 x 3 and 3 x 2 facts
         assert [row["relation"] for row in run["relations"]] == expected_relations[run["suite"]]
         assert sum(row["n"] for row in run["relations"]) == run["n_facts"]
         for fact in facts:

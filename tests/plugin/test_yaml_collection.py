@@ -1,7 +1,8 @@
 """``*.qfacts.yaml`` files are collected: one gate item per relation x recipe."""
 import pytest
 
-from plugin_helpers import CPU, KEEP, LOSE, MODEL, lossy_relations, lossy_yaml, requires_tiny, suite_yaml, w2_lost_facts
+from plugin_helpers import (CPU, KEEP, LOSE, MODEL, known_relations, lossy_relations, lossy_yaml, requires_tiny, suite_yaml,
+                            w2_lost_facts)
 
 WORLD = """
 qfacts: 1
@@ -84,7 +85,7 @@ def test_gate_passes_and_fails_with_lost_facts_listed(pytester):
 
 @requires_tiny
 def test_gate_min_accuracy_and_relative(pytester):
-    pytester.makefile(".qfacts.yaml", small=suite_yaml(relations=("country_capital",), n=3,
+    pytester.makefile(".qfacts.yaml", small=suite_yaml(relations=known_relations(1, 3), n=3,
                                                         gate="{max_drop: 0.5, relative: true, min_accuracy: 1.0}"))
     result = pytester.runpytest(MODEL, CPU, f"--qfacts-quant={KEEP}")
     result.assert_outcomes(passed=1)
