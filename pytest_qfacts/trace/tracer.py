@@ -106,9 +106,9 @@ class Tracer:
                 self._handles.append(lay.down[l].register_forward_pre_hook(self._down_hook(l)))
             if "neurons" in self.probes:
                 if lay.mlp[l] is not lay.down[l] or "ffn" not in self.probes:
-                    self._handles.append(lay.mlp[l].register_forward_hook(self._mlp_gold_hook(l)))
+                    self._handles.append(lay.mlp[l].register_forward_hook(self._gold_projection_hook(l, "mlp_gold")))
                 if lay.attn[l] is not None:
-                    self._handles.append(lay.attn[l].register_forward_hook(self._attn_gold_hook(l)))
+                    self._handles.append(lay.attn[l].register_forward_hook(self._gold_projection_hook(l, "attn_gold")))
             if "attention" in self.probes and l in self.attention_layers and lay.attn[l] is not None:
                 self._handles.append(lay.attn[l].register_forward_hook(self._attn_probs_hook(l)))
         if "attention" in self.probes:
@@ -189,18 +189,12 @@ class Tracer:
                 self.trace.neuron_contrib[b["index"], l] = contrib.cpu().numpy().astype(np.float16)
         return hook
 
-    def _mlp_gold_hook(self, l):
+    def _gold_projection_hook(self, l, name: str):
+        """Record ``output . u_gold`` at the last token into ``trace.<name>[:, l]`` (attn_gold / mlp_gold)."""
         def hook(module, args, output):
             out = output[0] if isinstance(output, tuple) else output
             b = self._batch
-            self.trace.mlp_gold[b["index"], l] = (_rows(out, b["last"]).float() * b["u_gold"]).sum(-1).cpu().numpy()
-        return hook
-
-    def _attn_gold_hook(self, l):
-        def hook(module, args, output):
-            out = output[0] if isinstance(output, tuple) else output
-            b = self._batch
-            self.trace.attn_gold[b["index"], l] = (_rows(out, b["last"]).float() * b["u_gold"]).sum(-1).cpu().numpy()
+            getattr(self.trace, name)[b["index"], l] = (_rows(out, b["last"]).float() * b["u_gold"]).sum(-1).cpu().numpy()
         return hook
 
     def _attn_probs_hook(self, l):
