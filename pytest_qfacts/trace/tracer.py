@@ -105,8 +105,7 @@ class Tracer:
             if self.probes & {"ffn", "neurons"}:
                 self._handles.append(lay.down[l].register_forward_pre_hook(self._down_hook(l)))
             if "neurons" in self.probes:
-                if lay.mlp[l] is not lay.down[l] or "ffn" not in self.probes:
-                    self._handles.append(lay.mlp[l].register_forward_hook(self._gold_projection_hook(l, "mlp_gold")))
+                self._handles.append(lay.mlp[l].register_forward_hook(self._gold_projection_hook(l, "mlp_gold")))
                 if lay.attn[l] is not None:
                     self._handles.append(lay.attn[l].register_forward_hook(self._gold_projection_hook(l, "attn_gold")))
             if "attention" in self.probes and l in self.attention_layers and lay.attn[l] is not None:
