@@ -56,3 +56,91 @@ def assert_recall_retained(result, max_drop: float = 0.02, relative: bool = Fals
                                     min_accuracy=min_accuracy)
     if problems:
         raise RecallGateFailure(describe_failure(result, problems))
+
+
+# -- probe assertions (need the probes named in each docstring) ---------------------------
+class ProbeGateFailure(AssertionError):
+    """A mechanistic-probe assertion did not hold; the message names layers and numbers."""
+
+
+def _need(result, section: str, key: str | None, probe: str):
+    data = result.extras.get(section)
+    if data is None or (key is not None and key not in data):
+        name = f"{section}.{key}" if key else section
+        raise ProbeGateFailure(
+            f"{result.model} [{result.recipe}] on '{result.suite}' has no '{name}': it needs the '{probe}' probe; "
+            f"compare with qfacts_pair.compare(suite, probes=[..., '{probe}']) or run with --qfacts-probes=all")
+    return data if key is None else data[key]
+
+
+def _header(result) -> str:
+    return f"{result.model} [{result.recipe}] on suite '{result.suite}'"
+
+
+def assert_signal_present(result, min_ratio: float = 0.5) -> None:
+    """Fail unless the gold token still surfaces in the logit lens.
+
+    lens signal = fraction of facts whose gold token reaches the lens top-k (k=10) at some
+    layer, quantized / reference (probe ``lens``). Fails when it is below ``min_ratio``,
+    listing the layers where the quantized median gold rank is furthest from the reference's.
+    """
+    lens = _need(result, "lens", None, "lens")
+    ref, quant = lens["signal_reference"], lens["signal_quantized"]
+    ratio = quant / ref if ref > 0 else 1.0
+    if ratio >= min_ratio:
+        return
+    layers = result.extras["layers"]
+    pairs = list(enumerate(zip(layers["lens_rank_reference"], layers["lens_rank_quantized"])))
+    worst = sorted(pairs, key=lambda p: p[1][1] / max(p[1][0], 1.0), reverse=True)[:5]
+    lines = [f"qfacts: gold signal lost for {_header(result)}",
+             f"  lens signal {quant:.1%} of facts reach the top-{lens['topk']} (reference {ref:.1%}): ratio {ratio:.2f} < min_ratio {min_ratio:.2f}",
+             "  layers with the largest rank rise (median gold rank reference -> quantized):"]
+    lines += [f"    layer {l}: {r:.0f} -> {q:.0f}" for l, (r, q) in worst]
+    raise ProbeGateFailure("\n".join(lines))
+
+
+def assert_cka_above(result, floor: float = 0.8, layers=None, position: str = "last_token") -> None:
+    """Fail when the linear CKA between reference and quantized activations is below ``floor``.
+
+    ``position``: ``last_token`` or ``subject`` (probe ``cka``); ``layers``: indices to check
+    (default all; negative indices count from the end).
+    """
+    key = {"last_token": "cka_last_token", "subject": "cka_subject"}.get(position)
+    if key is None:
+        raise ValueError(f"position must be 'last_token' or 'subject', got {position!r}")
+    values = _need(result, "layers", key, "cka")
+    n = len(values)
+    chosen = range(n) if layers is None else [l % n for l in layers]
+    broken = [(l, values[l]) for l in chosen if values[l] < floor]
+    if broken:
+        shown = ", ".join(f"layer {l}: {v:.3f}" for l, v in broken[:12])
+        more = f" (+{len(broken) - 12} more)" if len(broken) > 12 else ""
+        raise ProbeGateFailure(f"qfacts: CKA ({position}) below floor {floor} for {_header(result)} in "
+                               f"{len(broken)} of {len(list(chosen))} layers: {shown}{more}")
+
+
+def assert_top_neurons_retained(result, min_fraction: float = 0.5) -> None:
+    """Fail unless, per fact on average, at least ``min_fraction`` of the reference's top-300
+    knowledge neurons keep a contribution >= tau in the quantized model (probe ``neurons``)."""
+    neurons = _need(result, "neurons", None, "neurons")
+    if neurons["retained_fraction"] >= min_fraction:
+        return
+    lines = [f"qfacts: knowledge neurons lost for {_header(result)}",
+             f"  retained {neurons['retained']:.1f} of the reference's top {neurons['reference_count']} neurons per fact "
+             f"({neurons['retained_fraction']:.1%} < min_fraction {min_fraction:.1%}; tau = {neurons['tau']:.3g}, median over facts)"]
+    layers = result.extras.get("layers", {})
+    if "ffn_contribution_reference" in layers:
+        drops = [(l, r - q) for l, (r, q) in enumerate(zip(layers["ffn_contribution_reference"], layers["ffn_contribution_quantized"]))]
+        lines.append("  layers whose FFN contribution to the gold logit fell most: "
+                     + ", ".join(f"layer {l}: -{d:.3g}" for l, d in sorted(drops, key=lambda p: p[1], reverse=True)[:5]))
+    raise ProbeGateFailure("\n".join(lines))
+
+
+def assert_failure_mode(result, allowed=("intact", "signal_degradation")) -> None:
+    """Fail when the failure-mode verdict is not in ``allowed`` (probes lens, cka, ffn: the defaults)."""
+    verdict = _need(result, "verdict", None, "lens")
+    if verdict["mode"] in set(allowed):
+        return
+    lines = [f"qfacts: failure mode '{verdict['mode']}' for {_header(result)} (allowed: {', '.join(sorted(allowed))})"]
+    lines += [f"  {reason}" for reason in verdict["reasons"]]
+    raise ProbeGateFailure("\n".join(lines))

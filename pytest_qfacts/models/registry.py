@@ -67,9 +67,8 @@ def smollm2_gguf_path() -> Path:
 
 
 def tiny_facts_dir() -> Path:
-    from pytest_qfacts.fixtures import tiny_facts
-
-    return Path(tiny_facts.__file__).parent
+    """The ``tiny-facts`` fixture model shipped inside the package."""
+    return Path(__file__).resolve().parents[1] / "fixtures" / "tiny_facts"
 
 
 def parse_alias_lines(lines: list[str], source: str = "qfacts_aliases") -> dict[str, str]:
