@@ -47,6 +47,10 @@ class QFactsSession:
             from pytest_qfacts.models.loading import load_model
 
             s = self.settings
+            if s.quiet:
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
             with self.progress.step(f"loading {self.spec.label} (reference, device={s.device}, dtype={s.dtype})"):
                 self._reference = load_model(self.spec, device=s.device, dtype=s.dtype, revision=s.revision,
                                              trust_remote_code=s.trust_remote_code, cache_dir=self._cache_dir())
@@ -92,15 +96,17 @@ class QFactsSession:
         Returns (FactScores, Trace or None, lens (prob, rank) or None).
         """
         from pytest_qfacts.scoring.scorer import score_items
+        from pytest_qfacts.trace.names import PROBES
 
         items = suite.items()
+        in_pass = [p for p in probes if p in PROBES]
         with self.progress.bar(len(items), f"scoring {suite.name} [{label}]") as update:
-            if not probes:
+            if not in_pass:
                 return score_items(loaded.model, loaded.tokenizer, items, batch_size=self.settings.batch_size, on_batch=update), None, None
             from pytest_qfacts.trace.lens import lens_gold_stats
             from pytest_qfacts.trace.tracer import Tracer
 
-            with Tracer(loaded.model, probes, len(items)) as tracer:
+            with Tracer(loaded.model, in_pass, len(items)) as tracer:
                 scores = score_items(loaded.model, loaded.tokenizer, items, batch_size=self.settings.batch_size,
                                      on_batch=update, observer=tracer)
         lens = lens_gold_stats(tracer.layout, tracer.trace.resid_last, scores.gold_first) if "lens" in probes else None
@@ -140,6 +146,13 @@ class QFactsSession:
             comparison.extras.update(probe_report(
                 ref_trace, q_trace, ref_lens, q_lens, ref_top1=reference.top1, quant_top1=quantized.top1,
                 ref_rank=reference.gold_rank, quant_rank=quantized.gold_rank))
+        if "patching" in probes:
+            from pytest_qfacts.trace.patching import patching_scan
+
+            with self.progress.step(f"activation patching [{recipe}] on {suite.name}"):
+                scan = patching_scan(self.reference().model, loaded.model, loaded.tokenizer, suite.items(),
+                                     batch_size=self.settings.batch_size)
+            comparison.extras["patching"] = scan.summary()
         self.runs[key] = comparison
         return comparison
 

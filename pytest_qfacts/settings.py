@@ -103,7 +103,7 @@ def _fraction(text: str, option: str) -> float:
 
 def parse_probes(text, option: str = "probes") -> tuple[str, ...]:
     """``default`` | ``all`` | ``none`` | comma-separated probe names -> a tuple of names."""
-    from pytest_qfacts.trace.names import PROBES, VERDICT_PROBES
+    from pytest_qfacts.trace.names import EXTRA_PROBES, PROBES, VERDICT_PROBES
 
     if text is None or (isinstance(text, str) and text.strip() == "default"):
         return VERDICT_PROBES
@@ -116,7 +116,8 @@ def parse_probes(text, option: str = "probes") -> tuple[str, ...]:
         if text in ("none", ""):
             return ()
         names = [t.strip() for t in text.split(",") if t.strip()]
-    unknown = [n for n in names if n not in PROBES]
+    known = PROBES + EXTRA_PROBES
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise QFactsUsageError(f"{option}: unknown probe(s) {', '.join(unknown)}; accepted: default, all, none, or any of {', '.join(PROBES)}")
-    return tuple(n for n in PROBES if n in names)
+        raise QFactsUsageError(f"{option}: unknown probe(s) {', '.join(unknown)}; accepted: default, all, none, or any of {', '.join(known)}")
+    return tuple(n for n in known if n in names)

@@ -1,4 +1,4 @@
-"""pytester for the plugin integration tests; every inner run stays offline with a private cache.
+"""The plugin integration tests run pytest on throw-away projects (pytester), offline, with a private cache.
 
 Helpers (the tiny-facts model, small suites, report parsing) are in plugin_helpers.py.
 """
@@ -11,7 +11,16 @@ import pytest
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-pytest_plugins = ["pytester"]
+
+def pytest_configure(config):
+    """Make sure the ``pytester`` plugin is active.
+
+    tests/conftest.py declares ``pytest_plugins = ["pytester"]``; pytest allows that variable
+    only in the top-level conftest, so here pytester is only registered when it is missing
+    (e.g. with ``--confcutdir=tests/plugin``).
+    """
+    if not config.pluginmanager.has_plugin("pytester"):
+        config.pluginmanager.import_plugin("pytester")
 
 
 @pytest.fixture(autouse=True)

@@ -98,6 +98,15 @@ def _perturbed(model, std=0.1):
     return other
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread, and the machine is shared: restore the setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module", params=FAMILIES)
 def family_models(request):
     ref = _model(request.param)
