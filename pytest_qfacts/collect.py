@@ -52,6 +52,7 @@ class QFactsGateItem(pytest.Item):
     def __init__(self, *, suite, relation: str, recipe: str | None, **kwargs):
         super().__init__(**kwargs)
         self.suite, self.relation, self.recipe = suite, relation, recipe
+        self._use_item_location = True  # skips and failures point at the suite, not at this module
         self.add_marker("qfacts")
 
     def runtest(self) -> None:

@@ -43,6 +43,7 @@ def pytest_configure(config):
     except QFactsUsageError as err:
         raise pytest.UsageError(str(err)) from None
     config.stash[_SESSION] = session
+    config.pluginmanager.register(_RecipeOrder(), "qfacts-recipe-order")
 
 
 def _load_cli_suites(names):
@@ -74,22 +75,52 @@ def pytest_collect_file(file_path, parent):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
-    from pytest_qfacts.collect import QFactsGateItem, QFactsSuiteCollector
+    """Add the items of --qfacts-suite (before -k/-m deselection sees them)."""
+    from pytest_qfacts.collect import QFactsSuiteCollector
 
-    qsession = get_session(config)
-    for suite in qsession.cli_suites:
-        collector = QFactsSuiteCollector.from_parent(session, name=f"qfacts-suite:{suite.name}", suite=suite)
-        items.extend(collector.collect())
-    # one quantized model at a time: run the gate items of one recipe together
-    slots = [i for i, item in enumerate(items) if isinstance(item, QFactsGateItem)]
-    order = {r: n for n, r in enumerate(qsession.settings.recipes)}
-    ordered = sorted((items[i] for i in slots), key=lambda it: order.get(it.recipe, -1))
-    for slot, item in zip(slots, ordered):
-        items[slot] = item
+    for suite in get_session(config).cli_suites:
+        collector = QFactsSuiteCollector.from_parent(session, name=f"qfacts-suite:{suite.name}",
+                                                     nodeid=f"qfacts-suite:{suite.name}", suite=suite)
+        added = list(collector.collect())
+        items.extend(added)
+        # tell the reporters, so "collected N items" counts them
+        config.hook.pytest_collectreport(report=pytest.CollectReport(collector.nodeid, "passed", None, added))
+
+
+def _recipe_of(item):
+    recipe = getattr(item, "recipe", None)
+    if recipe is None and hasattr(item, "callspec"):
+        recipe = item.callspec.params.get("qfacts_recipe")
+    return recipe
+
+
+class _RecipeOrder:
+    """Registered at configure: runs after pytest's own fixture-based reordering."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        order_by_recipe(config, items)
+
+
+def order_by_recipe(config, items) -> None:
+    """One quantized model at a time: run everything that uses a recipe grouped by recipe.
+
+    The recipe-dependent items leave their places and run together, recipe by recipe (in
+    --qfacts-quant order, each group in its original order), where the last of them stood:
+    an item only ever moves later, so module order and fixtures before it are unchanged.
+    """
+    order = {r: n for n, r in enumerate(get_session(config).settings.recipes)}
+    moving = [item for item in items if _recipe_of(item) in order]
+    if len(order) < 2 or not moving:
+        return
+    last = max(i for i, item in enumerate(items) if _recipe_of(item) in order)
+    before = [item for item in items[:last + 1] if _recipe_of(item) not in order]
+    after = items[last + 1:]
+    items[:] = before + sorted(moving, key=lambda it: order[_recipe_of(it)]) + after
 
 
 def pytest_generate_tests(metafunc):
-    if not {"qfacts_quantized", "qfacts_pair"} & set(metafunc.fixturenames):
+    if not {"qfacts_quantized", "qfacts_pair", "qfacts_recipe"} & set(metafunc.fixturenames):
         return
     settings = get_session(metafunc.config).settings
     if settings.recipes:
@@ -131,7 +162,7 @@ def qfacts_quantized(qfacts_session, qfacts_recipe):
     _need_model(qfacts_session)
     loaded, _ = qfacts_session.quantized(qfacts_recipe)
     yield loaded
-    qfacts_session.release_quantized()
+    qfacts_session.release_quantized(qfacts_recipe)
 
 
 @pytest.fixture(scope="session")
@@ -173,7 +204,7 @@ def pytest_terminal_summary(terminalreporter):
     qsession = terminalreporter.config.stash.get(_SESSION, None)
     if qsession is not None:
         write_summary(terminalreporter, qsession.runs, qsession.gates)
-        if qsession.settings.report and qsession.runs:
+        if qsession.settings.report:
             terminalreporter.write_line(f"qfacts: JSON report written to {qsession.settings.report}")
 
 

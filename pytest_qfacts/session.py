@@ -73,8 +73,9 @@ class QFactsSession:
         self._quantized = (recipe, loaded, result)
         return loaded, result
 
-    def release_quantized(self) -> None:
-        if self._quantized is not None:
+    def release_quantized(self, recipe: str | None = None) -> None:
+        """Release the quantized model (only if it is ``recipe``'s, when given)."""
+        if self._quantized is not None and recipe in (None, self._quantized[0]):
             self._quantized[1].release()
             self._quantized = None
 

@@ -43,10 +43,26 @@ class Settings:
     quiet: bool = False
 
 
+PATH_OPTIONS = ("report", "cache-dir")
+
+
 def _value(config, name: str):
+    """The command-line value, else the ini value; relative paths from the ini file are read from its folder."""
     value = config.getoption("qfacts_" + name.replace("-", "_"), None)
-    if value in (None, ""):
-        value = config.getini("qfacts_" + name.replace("-", "_")) or None
+    if value not in (None, ""):
+        return value
+    value = config.getini("qfacts_" + name.replace("-", "_")) or None
+    if value and config.inipath is not None and (name in PATH_OPTIONS or name == "suite"):
+        value = ",".join(_from_ini(part.strip(), config.inipath.parent, name == "suite") for part in value.split(","))
+    return value
+
+
+def _from_ini(value: str, base, only_files: bool) -> str:
+    import os
+
+    looks_like_path = not only_files or value.endswith((".yaml", ".yml", ".json")) or "/" in value
+    if looks_like_path and not os.path.isabs(os.path.expanduser(value)):
+        return str(base / value)
     return value
 
 
@@ -65,7 +81,12 @@ def read_settings(config) -> Settings:
     s.revision = _value(config, "revision")
     quant = _value(config, "quant")
     if quant:
-        s.recipes = [parse_recipe(r).text for r in split_recipes(quant)]
+        s.recipes = []
+        for text in split_recipes(quant):
+            recipe = parse_recipe(text).text
+            if recipe in s.recipes:
+                raise QFactsUsageError(f"--qfacts-quant: '{text}' is the recipe '{recipe}' again; list each recipe once")
+            s.recipes.append(recipe)
     s.device = check_device(_value(config, "device") or "auto")
     s.dtype = check_dtype(_value(config, "dtype") or "auto")
     s.suites = _split(_value(config, "suite"))

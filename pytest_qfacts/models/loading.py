@@ -106,7 +106,7 @@ def _from_hub(spec: ModelSpec, revision: str | None, torch_dtype, trust_remote_c
         model = AutoModelForCausalLM.from_pretrained(spec.target, local_files_only=True, dtype=torch_dtype, **kwargs)
         return model, tokenizer
     except (OSError, ValueError) as cache_miss:
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+        offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")  # as huggingface_hub reads it
         reason = cache_miss
     if not offline:
         try:

@@ -1,7 +1,7 @@
 """The terminal summary: one row per model x recipe x suite."""
 from __future__ import annotations
 
-HEADER = ("model", "recipe", "suite", "facts", "ref top-1", "quant top-1", "drop", "lost", "gained", "McNemar p", "gate")
+HEADER = ("model", "recipe", "suite", "facts", "ref top-1", "quant top-1", "drop", "lost", "gained", "McNemar p", "verdict", "gate")
 
 
 def summary_rows(runs, gates: dict) -> list[tuple[str, ...]]:
@@ -11,7 +11,8 @@ def summary_rows(runs, gates: dict) -> list[tuple[str, ...]]:
         outcome = gates.get(key)
         gate = "-" if not outcome else ("PASS" if outcome["passed"] else f"FAIL ({outcome['failed']} of {outcome['checked']})")
         rows.append((c.model, c.recipe, c.suite, str(s.n), f"{s.reference_top1:.1%}", f"{s.quantized_top1:.1%}",
-                     f"{s.drop * 100:+.1f} pt", str(s.lost), str(s.gained), f"{s.mcnemar_p:.3g}", gate))
+                     f"{s.drop * 100:+.1f} pt", str(s.lost), str(s.gained), f"{s.mcnemar_p:.3g}",
+                     c.extras.get("verdict", {}).get("mode", "-"), gate))
     return rows
 
 

@@ -32,10 +32,6 @@ def test_reference_loaded_once_per_run(pytester):
 
 
 @requires_tiny
-@pytest.mark.xfail(strict=True, reason="plugin bug: pytest_collection_modifyitems (tryfirst) groups only the YAML gate "
-                   "items by recipe; pytest's own reordering of the parametrized qfacts_recipe tests runs afterwards, so a "
-                   "project with gate items and fixture tests quantizes each recipe twice (rtn-w8g64, rtn-w2g64, "
-                   "rtn-w8g64, rtn-w2g64)")
 def test_each_recipe_quantized_once_with_yaml_and_python_tests(pytester):
     pytester.makefile(".qfacts.yaml", small=suite_yaml(n=2))
     pytester.makepyfile(test_a="""
@@ -75,9 +71,6 @@ def test_quantized_parametrized_per_recipe_and_built_once_per_recipe(pytester):
         assert len(starts) == 1, result.stderr.lines
 
 
-@pytest.mark.xfail(strict=True, reason="plugin bug: pytest_generate_tests parametrizes qfacts_recipe only for tests "
-                   "that request qfacts_quantized or qfacts_pair; a test asking for qfacts_recipe alone fails with "
-                   "AttributeError: 'SubRequest' object has no attribute 'param'")
 def test_recipe_fixture_alone_is_parametrized(pytester):
     pytester.makepyfile(test_r="""
         def test_recipe(qfacts_recipe):

@@ -25,6 +25,14 @@ INI_ONLY = [
     ("yaml_pattern", "*.facts.yml", ("yaml_pattern", "*.facts.yml")),
     ("aliases", "\n    mine = qfacts-org/aliased", ("aliases", {"mine": "qfacts-org/aliased"})),
 ]
+# relative paths in the ini file are read from the ini file's folder
+INI_RELATIVE = ("report", "cache_dir")
+
+
+def from_ini_value(pytester, key, value):
+    return str(pytester.path / value) if key in INI_RELATIVE else value
+
+
 DEFAULTS = {"model": None, "revision": None, "recipes": [], "device": "auto", "dtype": "auto", "suites": [],
             "batch_size": 16, "report": None, "max_drop": 0.05, "cache_dir": None, "trust_remote_code": False,
             "aliases": {}, "yaml_pattern": "*.qfacts.yaml"}
@@ -50,7 +58,7 @@ def test_defaults_without_ini(pytester):
 def test_option_in_ini_and_command_line_wins(pytester, name, ini, from_ini, cli, from_cli):
     key = "qfacts_" + name.replace("-", "_")
     pytester.makeini(f"[pytest]\n{key} = {ini}\n")
-    pytester.makepyfile(settings_test({**DEFAULTS, from_ini[0]: from_ini[1]}))
+    pytester.makepyfile(settings_test({**DEFAULTS, from_ini[0]: from_ini_value(pytester, *from_ini)}))
     passed_one(pytester.runpytest())
     pytester.makepyfile(settings_test({**DEFAULTS, from_cli[0]: from_cli[1]}))
     passed_one(pytester.runpytest(f"--qfacts-{name}={cli}"))
@@ -68,7 +76,7 @@ def test_every_option_in_pyproject_toml(pytester):
     expected = dict(DEFAULTS)
     for name, ini, from_ini, _, _ in OPTIONS:
         lines.append(f'qfacts_{name.replace("-", "_")} = "{ini}"')
-        expected[from_ini[0]] = from_ini[1]
+        expected[from_ini[0]] = from_ini_value(pytester, *from_ini)
     lines += ["qfacts_trust_remote_code = true", 'qfacts_yaml_pattern = "*.facts.yml"',
               'qfacts_aliases = ["mine = qfacts-org/aliased"]']
     expected.update(trust_remote_code=True, yaml_pattern="*.facts.yml", aliases={"mine": "qfacts-org/aliased"})

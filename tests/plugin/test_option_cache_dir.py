@@ -16,6 +16,8 @@ from plugin_helpers import CPU
 def test_cache_dir_setting(pytester, args, ini, expected):
     if ini:
         pytester.makeini(f"[pytest]\n{ini}\n")
+        if not args:  # a relative path in the ini file is read from the ini file's folder
+            expected = str(pytester.path / expected)
     pytester.makepyfile(f"""
         from pathlib import Path
 

@@ -79,8 +79,6 @@ def test_duplicate_recipes_are_rejected(pytester, value):
     result.stderr.fnmatch_lines(["ERROR: recipe '*' is listed more than once in the recipe list*; list each recipe once"])
 
 
-@pytest.mark.xfail(strict=True, reason="plugin bug: split_recipes compares the raw text, so 'rtn-w8g64' and "
-                   "'rtn-w8g064' both pass and then canonicalize to the same recipe (duplicate test ids)")
 def test_duplicate_recipes_are_rejected_after_canonicalization(pytester):
     pytester.makepyfile(test_q=TESTS)
     result = pytester.runpytest("--qfacts-quant=rtn-w8g64,rtn-w8g064", "--collect-only", "-q")

@@ -84,9 +84,9 @@ def test_no_report_file_without_the_option(pytester):
 
 def test_report_option_and_ini_are_read(pytester):
     pytester.makeini("[pytest]\nqfacts_report = from-ini.json\n")
-    pytester.makepyfile("""
+    pytester.makepyfile(f"""
         def test_report(qfacts_session, request):
-            expected = request.config.getoption("qfacts_report") or "from-ini.json"
+            expected = request.config.getoption("qfacts_report") or {str(pytester.path / "from-ini.json")!r}
             assert qfacts_session.settings.report == expected
     """)
     pytester.runpytest().assert_outcomes(passed=1)
