@@ -19,6 +19,7 @@ OPTIONS = [
     ("report", "ini.json", ("report", "ini.json"), "cli.json", ("report", "cli.json")),
     ("max-drop", "0.1", ("max_drop", 0.1), "0.25", ("max_drop", 0.25)),
     ("cache-dir", "ini-cache", ("cache_dir", "ini-cache"), "cli-cache", ("cache_dir", "cli-cache")),
+    ("probes", "lens", ("probes", ("lens",)), "cka,ffn", ("probes", ("cka", "ffn"))),
 ]
 INI_ONLY = [
     ("trust_remote_code", "true", ("trust_remote_code", True)),
