@@ -19,13 +19,14 @@ def test_summary_has_one_row_per_run(pytester):
     result = pytester.runpytest(MODEL, CPU, f"--qfacts-quant={KEEP},{LOSE}", "--qfacts-report=r.json")
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*= qfacts summary =*",
-                                 "model * recipe * suite * facts * ref top-1 * quant top-1 * drop * lost * gained * McNemar p * gate"])
+                                 "model * recipe * suite * facts * ref top-1 * quant top-1 * drop * lost * gained * McNemar p * verdict * gate"])
     rows = [row.split() for row in summary_rows(result.stdout.lines)]
     assert sorted((r[0], r[1], r[2]) for r in rows) == sorted(
         ("tiny-facts", recipe, suite) for recipe in (KEEP, LOSE) for suite in ("small", "other"))
     report = {(run["recipe"], run["suite"]): run for run in read_report(pytester.path / "r.json")["runs"]}
-    for model, recipe, suite, facts, ref, quant, drop, unit, lost, gained, p, gate in rows:
+    for model, recipe, suite, facts, ref, quant, drop, unit, lost, gained, p, verdict, gate in rows:
         run = report[(recipe, suite)]
+        assert verdict == run["verdict"]["mode"] and (recipe != KEEP or verdict == "intact")
         assert int(facts) == run["n_facts"] and unit == "pt"
         assert (int(lost), int(gained)) == (run["flipped"]["lost"], run["flipped"]["gained"])
         assert ref == f"{run['reference']['top1']:.1%}" and quant == f"{run['quantized']['top1']:.1%}"
