@@ -110,7 +110,8 @@ class QFactsSession:
             with Tracer(loaded.model, in_pass, len(items)) as tracer:
                 scores = score_items(loaded.model, loaded.tokenizer, items, batch_size=self.settings.batch_size,
                                      on_batch=update, observer=tracer)
-        lens = lens_gold_stats(tracer.layout, tracer.trace.resid_last, scores.gold_first) if "lens" in probes else None
+        lens = (lens_gold_stats(tracer.layout, tracer.trace.resid_last, scores.gold_first, max_facts=self.settings.lens_facts)
+                if "lens" in probes else None)
         return scores, tracer.trace, lens
 
     def reference_scores(self, suite, probes=()):

@@ -17,6 +17,7 @@ OPTIONS: list[tuple[str, str, str | None, str]] = [
     ("report", "write the JSON report to this path", None, "string"),
     ("max-drop", "default gate for suites without their own: max top-1 drop (fraction)", "0.05", "string"),
     ("probes", "probes run with every comparison: default (those the verdict needs), all, none, or NAME,NAME", "default", "string"),
+    ("lens-facts", "facts the logit lens covers per suite, evenly spaced (0 = all)", "32", "string"),
     ("cache-dir", "where converted and quantized weights are cached (default: the user cache dir)", None, "string"),
 ]
 FLAGS: list[tuple[str, str]] = [
@@ -37,6 +38,7 @@ class Settings:
     max_drop: float = 0.05
     cache_dir: str | None = None
     probes: tuple[str, ...] = ()
+    lens_facts: int = 32
     trust_remote_code: bool = False
     aliases: dict[str, str] = field(default_factory=dict)
     yaml_pattern: str = "*.qfacts.yaml"
@@ -95,6 +97,8 @@ def read_settings(config) -> Settings:
     s.max_drop = _fraction(_value(config, "max-drop") or "0.05", "--qfacts-max-drop")
     s.cache_dir = _value(config, "cache-dir")
     s.probes = parse_probes(_value(config, "probes") or "default", "--qfacts-probes")
+    lens_facts = _value(config, "lens-facts") or "32"
+    s.lens_facts = 0 if lens_facts.strip() == "0" else _positive_int(lens_facts, "--qfacts-lens-facts")
     s.trust_remote_code = bool(config.getoption("qfacts_trust_remote_code", False) or config.getini("qfacts_trust_remote_code"))
     s.aliases = parse_alias_lines(config.getini("qfacts_aliases"))
     s.yaml_pattern = config.getini("qfacts_yaml_pattern") or "*.qfacts.yaml"

@@ -7,18 +7,20 @@ model's own next-token distribution.
 Cost: L x N rows of a full-vocabulary matmul, as much work as the forward itself on a
 small model. ``max_facts`` bounds it: the lens then runs on that many facts, evenly
 spaced over the suite (the same facts for the reference and every recipe); the other
-facts' entries are NaN (prob) and -1 (rank) and the per-layer medians skip them.
+facts' entries are NaN (prob) and -1 (rank) and the per-layer medians skip them. The
+default, 32, keeps the lens within the probe budget (docs/probes.md, "Cost"); 0 or None
+covers every fact (``--qfacts-lens-facts=0``).
 """
 from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_MAX_FACTS = 128
+DEFAULT_MAX_FACTS = 32
 
 
 def lens_fact_indices(n: int, max_facts: int | None) -> np.ndarray:
     """Evenly spaced, deterministic indices of the facts the lens covers."""
-    if max_facts is None or n <= max_facts:
+    if not max_facts or n <= max_facts:
         return np.arange(n)
     return np.unique(np.linspace(0, n - 1, max_facts).round().astype(np.int64))
 

@@ -20,6 +20,7 @@ OPTIONS = [
     ("max-drop", "0.1", ("max_drop", 0.1), "0.25", ("max_drop", 0.25)),
     ("cache-dir", "ini-cache", ("cache_dir", "ini-cache"), "cli-cache", ("cache_dir", "cli-cache")),
     ("probes", "lens", ("probes", ("lens",)), "cka,ffn", ("probes", ("cka", "ffn"))),
+    ("lens-facts", "64", ("lens_facts", 64), "0", ("lens_facts", 0)),
 ]
 INI_ONLY = [
     ("trust_remote_code", "true", ("trust_remote_code", True)),

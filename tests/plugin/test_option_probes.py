@@ -63,3 +63,18 @@ def test_unknown_probe_is_a_usage_error(pytester, value):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--qfacts-probes: unknown probe(s)*accepted: default, all, none, or any of "
                                  "lens, cka, ffn, attention, svd, neurons, patching*"])
+
+
+@requires_tiny
+@pytest.mark.parametrize("value", [None, "2", "0"])
+def test_lens_facts_bounds_the_logit_lens(pytester, value):
+    args = [f"--qfacts-lens-facts={value}"] if value else []
+    runs = _runs(pytester, *args)
+    for run in runs:  # the small suite has fewer than 32 facts: the default and 0 cover them all
+        assert run["lens"]["facts"] == (2 if value == "2" else run["n_facts"]) and run["n_facts"] > 2
+
+
+def test_lens_facts_must_be_a_count(pytester):
+    result = pytester.runpytest("--qfacts-lens-facts=-3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--qfacts-lens-facts: '-3' is not a positive integer*"])
