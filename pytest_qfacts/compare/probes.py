@@ -65,6 +65,7 @@ def probe_report(ref, quant, ref_lens, quant_lens, *, ref_top1: np.ndarray, quan
         layers["cka_last_token"] = cka.cka_per_layer(ref.resid_last, quant.resid_last).tolist()
         layers["cka_subject"] = cka.cka_per_layer(ref.resid_subj, quant.resid_subj).tolist()
         layers["cka_matrix_last_token"] = cka.cka_matrix(ref.resid_last, quant.resid_last).tolist()
+        layers["cka_matrix_subject"] = cka.cka_matrix(ref.resid_subj, quant.resid_subj).tolist()
         layers["svd_subspace_similarity"] = [svd.subspace_similarity(r, q) for r, q in zip(ref.resid_subj, quant.resid_subj)]
         layers["svd_error_alignment"] = [svd.error_subspace_alignment(r, q) for r, q in zip(ref.resid_subj, quant.resid_subj)]
         evidence["cka_last_token_min"] = verdict.cka_evidence(layers["cka_last_token"])
@@ -101,6 +102,8 @@ def probe_report(ref, quant, ref_lens, quant_lens, *, ref_top1: np.ndarray, quan
         layers["ffn_contribution_quantized"] = neurons.layer_contribution(quant.mlp_gold).tolist()
         layers["attn_contribution_reference"] = neurons.layer_contribution(ref.attn_gold).tolist()
         layers["attn_contribution_quantized"] = neurons.layer_contribution(quant.attn_gold).tolist()
+        layers["ffn_contribution_drop"] = neurons.contribution_drop(ref.mlp_gold, quant.mlp_gold).tolist()
+        layers["attn_contribution_drop"] = neurons.contribution_drop(ref.attn_gold, quant.attn_gold).tolist()
     mode, reasons = verdict.failure_mode(evidence, thresholds)
     out["verdict"] = {"mode": mode, "evidence": evidence, "reasons": reasons}
     out["layers"] = layers

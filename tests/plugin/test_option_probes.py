@@ -40,7 +40,8 @@ def test_none_is_a_plain_recall_gate(pytester):
 def test_all_adds_neurons_attention_and_svd(pytester):
     run = _runs(pytester, "--qfacts-probes=all")[0]
     assert {"tau", "retained", "reference_count"} <= set(run["neurons"])
-    assert {"attention_entropy_reference", "attention_jsd", "svd_subspace_similarity"} <= set(run["layers"])
+    assert {"attention_entropy_reference", "attention_jsd", "svd_subspace_similarity", "cka_matrix_subject",
+            "ffn_contribution_drop", "attn_contribution_drop"} <= set(run["layers"])
     assert "patching" not in run  # extra forwards: only when named
 
 
