@@ -33,6 +33,16 @@ def tiny_ready() -> bool:
 requires_tiny = pytest.mark.skipif(not tiny_ready(), reason="tiny-facts fixture model not built "
                                    f"(no {TINY_WEIGHTS.name} / {TINY_ONEHOP.name} in {TINY_DIR})")
 
+#: A one-fact suite in plain words (for tests that only collect or parse, without a model).
+ONE_FACT_YAML = """
+    qfacts: 1
+    name: small
+    relations:
+      - name: capital
+        templates: ["The capital of {subject} is"]
+        facts: [{subject: France, object: Paris}]
+"""
+
 MODEL = "--qfacts-model=tiny-facts"
 CPU = "--qfacts-device=cpu"
 #: On the facts that suite_yaml picks, 8-bit RTN keeps every answer; 2-bit RTN loses those of lossy_yaml.

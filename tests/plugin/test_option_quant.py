@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from plugin_helpers import CPU, KEEP, LOSE, MODEL, TINY_DIR, known_relations, requires_tiny, suite_yaml
+from plugin_helpers import (CPU, KEEP, LOSE, MODEL, ONE_FACT_YAML, TINY_DIR, known_relations, requires_tiny,
+                            suite_yaml)
 
 TESTS = """
 def test_x(qfacts_quantized, qfacts_recipe):
@@ -34,14 +35,7 @@ def test_comma_separated_recipes_become_test_ids(pytester):
 
 
 def test_recipes_order_is_kept_in_yaml_item_ids(pytester):
-    pytester.makefile(".qfacts.yaml", small="""
-        qfacts: 1
-        name: small
-        relations:
-          - name: capital
-            templates: ["The capital of {subject} is"]
-            facts: [{subject: France, object: Paris}]
-    """)
+    pytester.makefile(".qfacts.yaml", small=ONE_FACT_YAML)
     result = pytester.runpytest("--qfacts-quant=rtn-w4g128-sym,rtn-w8g64", "--collect-only", "-q")
     assert [line for line in result.stdout.lines if "::" in line] == [
         "small.qfacts.yaml::capital[rtn-w4g128-sym]", "small.qfacts.yaml::capital[rtn-w8g64]"]

@@ -1,6 +1,8 @@
 """Importing the plugin (and configuring it) imports neither torch, transformers nor numpy."""
 import sys
 
+from plugin_helpers import ONE_FACT_YAML
+
 HEAVY = ("torch", "transformers", "numpy")
 
 
@@ -26,14 +28,7 @@ def test_importtime_of_the_plugin_has_no_heavy_module(pytester):
 
 def test_configured_run_without_model_use_imports_no_heavy_module(pytester):
     """Options are parsed and validated, suites loaded and items collected without torch."""
-    pytester.makefile(".qfacts.yaml", small="""
-        qfacts: 1
-        name: small
-        relations:
-          - name: capital
-            templates: ["The capital of {subject} is"]
-            facts: [{subject: France, object: Paris}]
-    """)
+    pytester.makefile(".qfacts.yaml", small=ONE_FACT_YAML)
     pytester.makepyfile(test_light=f"""
         import sys
 
