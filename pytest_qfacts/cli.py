@@ -1,0 +1,89 @@
+"""The ``qfacts`` command, for work outside a test run.
+
+    qfacts validate FILE...                         schema-check suites; exit 1 with the errors
+    qfacts run --model M --quant R[,R] --suite S    score and compare, print the summary, write reports
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _validate(args) -> int:
+    from pytest_qfacts.errors import SuiteError
+    from pytest_qfacts.suites import load_suite
+
+    bad = 0
+    for name in args.files:
+        try:
+            suite = load_suite(name)
+        except SuiteError as err:
+            bad += 1
+            print(f"error: {err}", file=sys.stderr)
+            continue
+        print(f"ok: {name}: suite '{suite.name}', {len(suite.relations)} relations, {suite.n_facts} facts, {len(suite.items())} prompts")
+    return 1 if bad else 0
+
+
+def _run(args) -> int:
+    from pytest_qfacts.errors import QFactsUsageError
+    from pytest_qfacts.models.device import check_device, check_dtype
+    from pytest_qfacts.quant import parse_recipe, split_recipes
+    from pytest_qfacts.report.json_report import write_report
+    from pytest_qfacts.report.terminal import format_table, summary_rows
+    from pytest_qfacts.session import QFactsSession
+    from pytest_qfacts.settings import Settings, parse_probes
+    from pytest_qfacts.suites import load_suite
+
+    try:
+        settings = Settings(model=args.model, revision=args.revision, device=check_device(args.device),
+                            dtype=check_dtype(args.dtype), batch_size=args.batch_size, quiet=args.quiet,
+                            recipes=[parse_recipe(r).text for r in split_recipes(args.quant)],
+                            probes=parse_probes(args.probes, "--probes"), trust_remote_code=args.trust_remote_code)
+        suites = [load_suite(name) for name in args.suite.split(",") if name.strip()]
+        session = QFactsSession(settings)
+        session.spec  # resolve the model name now, with a clear error
+        for suite in suites:
+            for recipe in settings.recipes:
+                session.compare(suite, recipe)
+    except QFactsUsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for line in format_table(summary_rows(session.runs, {})):
+        print(line)
+    if args.report:
+        write_report(args.report, session.runs)
+        print(f"qfacts: JSON report written to {args.report}")
+    session.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qfacts", description="Factual recall of quantized LLMs, outside pytest.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    validate = sub.add_parser("validate", help="schema-check fact suites (YAML or LRE JSON files, or built-in names)")
+    validate.add_argument("files", nargs="+")
+    validate.set_defaults(func=_validate)
+    run = sub.add_parser("run", help="compare a model with its quantized recipes on suites, as the plugin does")
+    run.add_argument("--model", required=True, help="alias, Hugging Face id, directory or .gguf file")
+    run.add_argument("--quant", required=True, help="comma-separated recipes, e.g. rtn-w8g64,rtn-w4g64")
+    run.add_argument("--suite", required=True, help="comma-separated built-in suites or suite files")
+    run.add_argument("--revision")
+    run.add_argument("--device", default="auto")
+    run.add_argument("--dtype", default="auto")
+    run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--probes", default="default")
+    run.add_argument("--report", help="write the JSON report here")
+    run.add_argument("--trust-remote-code", action="store_true")
+    run.add_argument("-q", "--quiet", action="store_true")
+    run.set_defaults(func=_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
