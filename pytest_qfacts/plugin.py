@@ -194,6 +194,7 @@ def pytest_runtest_makereport(item, call):
     if call.when == "call":
         qsession = item.config.stash.get(_SESSION, None)
         if qsession is not None:
+            item.user_properties.extend(qsession.key_numbers())  # JUnit XML <property> entries (read at teardown)
             qsession.record_outcome(report.passed, report.failed)
     return report
 

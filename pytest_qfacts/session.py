@@ -131,6 +131,8 @@ class QFactsSession:
         from pytest_qfacts.settings import parse_probes
 
         probes = self.settings.probes if probes is None else parse_probes(probes)
+        if self.settings.tier == "smoke":
+            suite = suite.sample(self.settings.smoke_facts)
         key = (self.settings.model, recipe, suite.content_hash())
         self.touched.append(key)
         cached = self.runs.get(key)
@@ -142,6 +144,7 @@ class QFactsSession:
         comparison = compare_scores(suite.items(), reference, quantized, model=self.spec.label, recipe=recipe,
                                     suite=suite.name, suite_hash=suite.content_hash(), quant_info=result.summary())
         comparison.extras["probes"] = list(probes)
+        comparison.extras["tier"] = self.settings.tier
         if probes:
             from pytest_qfacts.compare.probes import probe_report
 
@@ -157,6 +160,21 @@ class QFactsSession:
             comparison.extras["patching"] = scan.summary()
         self.runs[key] = comparison
         return comparison
+
+    def key_numbers(self) -> list[tuple[str, object]]:
+        """(name, value) pairs of the runs the current test compared, for JUnit properties."""
+        out = []
+        for key in dict.fromkeys(self.touched):
+            c = self.runs.get(key)
+            if c is None:
+                continue
+            prefix = f"qfacts[{c.recipe}][{c.suite}]"
+            s = c.summary
+            out += [(f"{prefix}.reference_top1", round(s.reference_top1, 6)), (f"{prefix}.quantized_top1", round(s.quantized_top1, 6)),
+                    (f"{prefix}.drop", round(s.drop, 6)), (f"{prefix}.lost", s.lost), (f"{prefix}.gained", s.gained)]
+            if "verdict" in c.extras:
+                out.append((f"{prefix}.verdict", c.extras["verdict"]["mode"]))
+        return out
 
     def record_outcome(self, passed: bool, failed: bool) -> None:
         """Attribute the current test's outcome to the runs it compared (for the summary's gate column)."""

@@ -17,6 +17,8 @@ OPTIONS: list[tuple[str, str, str | None, str]] = [
     ("report", "write the JSON report to this path", None, "string"),
     ("max-drop", "default gate for suites without their own: max top-1 drop (fraction)", "0.05", "string"),
     ("probes", "probes run with every comparison: default (those the verdict needs), all, none, or NAME,NAME", "default", "string"),
+    ("tier", "smoke (a deterministic, stratified sample of --qfacts-smoke-facts facts per relation) or full", "full", "string"),
+    ("smoke-facts", "facts per relation in the smoke tier", "10", "string"),
     ("lens-facts", "facts the logit lens covers per suite, evenly spaced (0 = all)", "32", "string"),
     ("cache-dir", "where converted and quantized weights are cached (default: the user cache dir)", None, "string"),
 ]
@@ -39,6 +41,8 @@ class Settings:
     cache_dir: str | None = None
     probes: tuple[str, ...] = ()
     lens_facts: int = 32
+    tier: str = "full"
+    smoke_facts: int = 10
     trust_remote_code: bool = False
     aliases: dict[str, str] = field(default_factory=dict)
     yaml_pattern: str = "*.qfacts.yaml"
@@ -97,6 +101,10 @@ def read_settings(config) -> Settings:
     s.max_drop = _fraction(_value(config, "max-drop") or "0.05", "--qfacts-max-drop")
     s.cache_dir = _value(config, "cache-dir")
     s.probes = parse_probes(_value(config, "probes") or "default", "--qfacts-probes")
+    s.tier = (_value(config, "tier") or "full").strip()
+    if s.tier not in ("smoke", "full"):
+        raise QFactsUsageError(f"--qfacts-tier: '{s.tier}' is not a tier; accepted: smoke, full")
+    s.smoke_facts = _positive_int(_value(config, "smoke-facts") or "10", "--qfacts-smoke-facts")
     lens_facts = _value(config, "lens-facts") or "32"
     s.lens_facts = 0 if lens_facts.strip() == "0" else _positive_int(lens_facts, "--qfacts-lens-facts")
     s.trust_remote_code = bool(config.getoption("qfacts_trust_remote_code", False) or config.getini("qfacts_trust_remote_code"))

@@ -95,6 +95,18 @@ class Suite:
         keep = tuple(r for r in self.relations if r.name in set(relation_names))
         return Suite(self.name, keep, self.gate, self.source, self.version, self.description)
 
+    def sample(self, per_relation: int) -> "Suite":
+        """A deterministic, stratified sample: at most ``per_relation`` facts of every relation,
+        evenly spaced over the relation's facts in file order (index round(i * (n - 1) / (k - 1)))."""
+        if per_relation < 1:
+            raise ValueError(f"per_relation must be >= 1, got {per_relation}")
+        relations = []
+        for rel in self.relations:
+            n, k = len(rel.facts), min(per_relation, len(rel.facts))
+            picked = sorted({round(i * (n - 1) / (k - 1)) for i in range(k)}) if k > 1 else [0]
+            relations.append(Relation(rel.name, rel.templates, tuple(rel.facts[i] for i in picked), rel.line))
+        return Suite(self.name, tuple(relations), self.gate, self.source, self.version, self.description)
+
 
 def _span(prompt: str, subject: str | None) -> tuple[int, int] | None:
     if not subject:

@@ -21,6 +21,8 @@ OPTIONS = [
     ("cache-dir", "ini-cache", ("cache_dir", "ini-cache"), "cli-cache", ("cache_dir", "cli-cache")),
     ("probes", "lens", ("probes", ("lens",)), "cka,ffn", ("probes", ("cka", "ffn"))),
     ("lens-facts", "64", ("lens_facts", 64), "0", ("lens_facts", 0)),
+    ("tier", "smoke", ("tier", "smoke"), "full", ("tier", "full")),
+    ("smoke-facts", "4", ("smoke_facts", 4), "7", ("smoke_facts", 7)),
 ]
 INI_ONLY = [
     ("trust_remote_code", "true", ("trust_remote_code", True)),

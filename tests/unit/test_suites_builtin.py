@@ -112,3 +112,17 @@ def test_tiny_facts_resolved_lazily(tmp_path, monkeypatch, fresh_cache):
 def test_content_hash_differs_between_builtins():
     hashes = {load_suite(n).content_hash() for n in ("capitals", "lre-country_capital_city", "lre-company_ceo")}
     assert len(hashes) == 3
+
+
+def test_smoke_sample_is_stratified_deterministic_and_bounded():
+    from pytest_qfacts.suites import load_suite
+
+    suite = load_suite("lre-company_hq")
+    sample = suite.sample(5)
+    facts = suite.relations[0].facts
+    n = len(facts)
+    assert [f.subject for f in sample.relations[0].facts] == [facts[round(i * (n - 1) / 4)].subject for i in range(5)]
+    assert sample.content_hash() == suite.sample(5).content_hash() != suite.content_hash()
+    small = load_suite("capitals").sample(100)  # fewer facts than asked: all of them
+    assert small.n_facts == load_suite("capitals").n_facts
+    assert load_suite("capitals").sample(1).n_facts == 1
