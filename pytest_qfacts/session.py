@@ -145,7 +145,7 @@ class QFactsSession:
                                     suite=suite.name, suite_hash=suite.content_hash(), quant_info=result.summary())
         comparison.extras["probes"] = list(probes)
         comparison.extras["tier"] = self.settings.tier
-        if probes:
+        if ref_trace is not None and q_trace is not None:  # an in-pass probe ran (patching alone traces nothing)
             from pytest_qfacts.compare.probes import probe_report
 
             comparison.extras.update(probe_report(

@@ -72,3 +72,13 @@ def test_smollm2_verdict_orders_w8_w4_w2(suite_name):
     modes = {recipe: session.compare(suite, recipe).extras["verdict"]["mode"] for recipe in EXPECTED}
     session.close()
     assert modes == EXPECTED
+
+
+def test_patching_alone_runs_without_in_pass_probes():
+    from pytest_qfacts.suites import load_suite
+
+    session = _session("tiny-facts", probes=())
+    result = session.compare(load_suite("tiny-facts-onehop").subset(["country_capital"]), "rtn-w4g64", probes=["patching"])
+    assert result.extras["probes"] == ["patching"] and result.extras["patching"]["forwards"] > 0
+    assert "verdict" not in result.extras and "layers" not in result.extras
+    session.close()
