@@ -28,17 +28,16 @@ def _validate(args) -> int:
 def _run(args) -> int:
     from pytest_qfacts.errors import QFactsUsageError
     from pytest_qfacts.models.device import check_device, check_dtype
-    from pytest_qfacts.quant import parse_recipe, split_recipes
     from pytest_qfacts.report.json_report import write_report
     from pytest_qfacts.report.terminal import format_table, summary_rows
     from pytest_qfacts.session import QFactsSession
-    from pytest_qfacts.settings import Settings, parse_probes
+    from pytest_qfacts.settings import Settings, parse_probes, parse_recipe_list
     from pytest_qfacts.suites import load_suite
 
     try:
         settings = Settings(model=args.model, revision=args.revision, device=check_device(args.device),
                             dtype=check_dtype(args.dtype), batch_size=args.batch_size, quiet=args.quiet,
-                            recipes=[parse_recipe(r).text for r in split_recipes(args.quant)],
+                            recipes=parse_recipe_list(args.quant, "--quant"),
                             probes=parse_probes(args.probes, "--probes"), trust_remote_code=args.trust_remote_code)
         suites = [load_suite(name) for name in args.suite.split(",") if name.strip()]
         session = QFactsSession(settings)

@@ -80,19 +80,13 @@ def read_settings(config) -> Settings:
     """Read and validate every qfacts option; a bad value raises QFactsUsageError naming the option."""
     from pytest_qfacts.models.device import check_device, check_dtype
     from pytest_qfacts.models.registry import parse_alias_lines
-    from pytest_qfacts.quant import parse_recipe, split_recipes
 
     s = Settings()
     s.model = _value(config, "model")
     s.revision = _value(config, "revision")
     quant = _value(config, "quant")
     if quant:
-        s.recipes = []
-        for text in split_recipes(quant):
-            recipe = parse_recipe(text).text
-            if recipe in s.recipes:
-                raise QFactsUsageError(f"--qfacts-quant: '{text}' is the recipe '{recipe}' again; list each recipe once")
-            s.recipes.append(recipe)
+        s.recipes = parse_recipe_list(quant, "--qfacts-quant")
     s.device = check_device(_value(config, "device") or "auto")
     s.dtype = check_dtype(_value(config, "dtype") or "auto")
     s.suites = _split(_value(config, "suite"))
@@ -112,6 +106,19 @@ def read_settings(config) -> Settings:
     s.yaml_pattern = config.getini("qfacts_yaml_pattern") or "*.qfacts.yaml"
     s.quiet = config.getoption("verbose", 0) < 0
     return s
+
+
+def parse_recipe_list(text: str, option: str) -> list[str]:
+    """Comma-separated recipes -> their canonical spellings; a recipe listed twice (in any spelling) is an error."""
+    from pytest_qfacts.quant import parse_recipe, split_recipes
+
+    recipes: list[str] = []
+    for item in split_recipes(text):
+        recipe = parse_recipe(item).text
+        if recipe in recipes:
+            raise QFactsUsageError(f"{option}: '{item}' is the recipe '{recipe}' again; list each recipe once")
+        recipes.append(recipe)
+    return recipes
 
 
 def _positive_int(text: str, option: str) -> int:

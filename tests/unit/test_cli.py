@@ -32,5 +32,7 @@ def test_run_compares_and_writes_the_report(tmp_path, capsys):
 def test_run_bad_input_is_a_message_and_exit_2(capsys):
     assert main(["run", "--model", "nope-model", "--quant", "rtn-w8g64", "--suite", "capitals"]) == 2
     assert main(["run", "--model", "tiny-facts", "--quant", "rtn-w9g64", "--suite", "capitals"]) == 2
+    assert main(["run", "--model", "tiny-facts", "--quant", "rtn-w8g64,rtn-w8g064", "--suite", "capitals"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'nope-model'" in err and "rtn-w9g64" in err
+    assert "--quant: 'rtn-w8g064' is the recipe 'rtn-w8g64' again" in err
