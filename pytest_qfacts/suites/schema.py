@@ -6,6 +6,7 @@ twice, once per phrasing. A fact that gives its own ``prompt`` is scored once.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -63,6 +64,11 @@ class Suite:
 
     def items(self) -> list[FactItem]:
         """Expand every (fact, template) into a ``FactItem``, in file order."""
+        return list(self._items)
+
+    @functools.cached_property
+    def _items(self) -> tuple[FactItem, ...]:
+        # a Suite is frozen, so its expansion and hash are computed once per object
         out: list[FactItem] = []
         for rel in self.relations:
             for fact in rel.facts:
@@ -74,7 +80,7 @@ class Suite:
                     start = template.find("{subject}")
                     span = (start, start + len(fact.subject or "")) if start >= 0 else None
                     out.append(FactItem(rel.name, fact.subject, fact.object, prompt, fact.aliases, t_index, span))
-        return out
+        return tuple(out)
 
     @property
     def n_facts(self) -> int:
@@ -82,6 +88,10 @@ class Suite:
 
     def content_hash(self) -> str:
         """sha256 over the scored items (prompts, objects, aliases): changes when any fact changes."""
+        return self._content_hash
+
+    @functools.cached_property
+    def _content_hash(self) -> str:
         payload = [(i.relation, i.prompt, i.object, list(i.aliases)) for i in self.items()]
         return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()[:16]
 
