@@ -15,6 +15,8 @@ import argparse
 import threading
 import time
 
+from _common import bare_forward, load_facts
+
 
 def rss_mb() -> float:
     with open("/proc/self/status") as f:
@@ -56,28 +58,16 @@ def main() -> None:
 
     import torch
 
-    from pytest_qfacts.models.loading import load_model
-    from pytest_qfacts.models.registry import resolve_model
-    from pytest_qfacts.scoring.batching import left_pad, length_sorted_batches
-    from pytest_qfacts.scoring.encode import encode_items
     from pytest_qfacts.scoring.scorer import score_items
     from pytest_qfacts.settings import parse_probes
-    from pytest_qfacts.suites import load_suite
     from pytest_qfacts.trace.lens import lens_gold_stats
     from pytest_qfacts.trace.tracer import Tracer
 
-    loaded = load_model(resolve_model(args.model), device="cpu", dtype="float32")
-    model, tok = loaded.model, loaded.tokenizer
-    items = load_suite(args.suite).items()[: args.limit]
-    encoded = encode_items(tok, items)
-    batches = length_sorted_batches([len(e.input_ids) for e in encoded], args.batch_size)
-    padded = [left_pad([encoded[i].input_ids for i in b], tok.pad_token_id) for b in batches]
+    model, tok, items, padded = load_facts(args.model, args.suite, args.limit, args.batch_size)
     probes = parse_probes(args.probes)
 
     def bare():
-        with torch.inference_mode():
-            for ids, mask, pos in padded:
-                model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
+        bare_forward(model, padded)
 
     def probed():
         with Tracer(model, probes, len(items)) as tracer:
