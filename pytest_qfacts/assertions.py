@@ -144,3 +144,51 @@ def assert_failure_mode(result, allowed=("intact", "signal_degradation")) -> Non
     lines = [f"qfacts: failure mode '{verdict['mode']}' for {_header(result)} (allowed: {', '.join(sorted(allowed))})"]
     lines += [f"  {reason}" for reason in verdict["reasons"]]
     raise ProbeGateFailure("\n".join(lines))
+
+
+# -- two-hop assertion (needs a two-hop suite; docs/twohop.md) --------------------------------
+def assert_bridge_recall(result, max_drop: float = 1.0, layers=None, n_entities: int = 10) -> None:
+    """Fail when quantization weakens the recall of bridge entities in two-hop prompts.
+
+    EntRec_l = log p(e2's first token) read through the logit lens at layer l at the end of
+    the descriptive mention of the bridge entity e2 (nats). Per bridge entity, EntRec is
+    averaged over its two-hop items. A bridge is lost at layer l when the reference
+    recalls it there better than chance (EntRec_ref > -log V, V the vocabulary size) and
+    its EntRec falls by more than ``max_drop`` nats (reference - quantized). ``layers``:
+    indices to check (negative count from the end; default all). The message names the
+    entities lost and the layers where EntRec fell.
+    """
+    twohop = result.extras.get("twohop")
+    if twohop is None:
+        raise ProbeGateFailure(f"{_header(result)} has no 'twohop' results: assert_bridge_recall needs a two-hop suite "
+                               "(e.g. qfacts_pair.compare(load_suite('tiny-facts-twohop')) or a YAML file with 'twohop:')")
+    entrec = twohop["entrec"]
+    ref_mean, quant_mean = entrec["reference"], entrec["quantized"]
+    chance = entrec.get("chance")
+    floor = float("-inf") if chance is None else chance
+    n = len(ref_mean)
+    chosen = sorted({l % n for l in (range(n) if layers is None else layers)})
+    lost = []
+    for bridge in twohop["bridges"]:
+        fell = [(l, bridge["entrec_reference"][l], bridge["entrec_quantized"][l]) for l in chosen
+                if bridge["entrec_reference"][l] > floor
+                and bridge["entrec_reference"][l] - bridge["entrec_quantized"][l] > max_drop + 1e-12]
+        if fell:
+            lost.append((max(r - q for _, r, q in fell), bridge, fell))
+    if not lost:
+        return
+    lost.sort(key=lambda entry: -entry[0])
+    falling = [l for l in chosen if ref_mean[l] - quant_mean[l] > max_drop + 1e-12]
+    checked = f"all {n} layers" if len(chosen) == n else f"layers {chosen}"
+    lines = [f"qfacts: bridge entities lost for {_header(result)}: EntRec fell by more than max_drop {max_drop:g} nats "
+             f"for {len(lost)} of {len(twohop['bridges'])} bridge entities (checked {checked}"
+             + (f"; only where the reference is above chance, {chance:.2f})" if chance is not None else ")"),
+             f"  lost bridge entities ({min(len(lost), n_entities)} of {len(lost)}, largest fall first; "
+             "mean EntRec reference -> quantized, nats):"]
+    for _, bridge, fell in lost[:n_entities]:
+        shown = ", ".join(f"layer {l}: {r:.2f} -> {q:.2f}" for l, r, q in fell[:6])
+        lines.append(f"    {bridge['entity']!r} ({bridge['n']} two-hop items): {shown}")
+    lines.append("  layers where EntRec fell (mean over all items): "
+                 + (", ".join(f"layer {l}: {ref_mean[l]:.2f} -> {quant_mean[l]:.2f}" for l in falling) if falling
+                    else f"none by more than {max_drop:g} nats; the loss is in the entities above"))
+    raise ProbeGateFailure("\n".join(lines))

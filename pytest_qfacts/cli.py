@@ -2,6 +2,7 @@
 
     qfacts validate FILE...                         schema-check suites; exit 1 with the errors
     qfacts run --model M --quant R[,R] --suite S    score and compare, print the summary, write reports
+    qfacts baseline --model M --suite S             store the reference's numbers for later gate runs
 """
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ def _run(args) -> int:
     from pytest_qfacts.suites import load_suite
 
     try:
+        if args.html:  # before any model loads: say how to install matplotlib
+            from pytest_qfacts.report.plots import require_matplotlib
+
+            require_matplotlib("--html")
         settings = Settings(model=args.model, revision=args.revision, device=check_device(args.device),
                             dtype=check_dtype(args.dtype), batch_size=args.batch_size, quiet=args.quiet,
                             recipes=parse_recipe_list(args.quant, "--quant"),
@@ -53,6 +58,44 @@ def _run(args) -> int:
     if args.report:
         write_report(args.report, session.runs)
         print(f"qfacts: JSON report written to {args.report}")
+    if args.html:
+        from pytest_qfacts.report.html import write_html
+        from pytest_qfacts.report.json_report import build_report
+
+        write_html(args.html, build_report(session.runs))
+        print(f"qfacts: HTML report written to {args.html}")
+    session.close()
+    return 0
+
+
+def _baseline(args) -> int:
+    import uuid
+
+    from pytest_qfacts.errors import QFactsUsageError
+    from pytest_qfacts.models.device import check_device, check_dtype
+    from pytest_qfacts.session import QFactsSession
+    from pytest_qfacts.settings import Settings, parse_probes
+    from pytest_qfacts.suites import load_suite
+
+    try:
+        settings = Settings(model=args.model, revision=args.revision, device=check_device(args.device),
+                            dtype=check_dtype(args.dtype), batch_size=args.batch_size, quiet=args.quiet,
+                            probes=parse_probes(args.probes, "--probes"), trust_remote_code=args.trust_remote_code,
+                            lens_facts=args.lens_facts, tier=args.tier, smoke_facts=args.smoke_facts,
+                            baseline_dir=args.dir, update_baseline=True, run_id=uuid.uuid4().hex)
+        session = QFactsSession(settings)
+        session.spec
+        for name in [n.strip() for n in args.suite.split(",") if n.strip()]:
+            suite = load_suite(name)
+            if settings.tier == "smoke":
+                suite = suite.sample(settings.smoke_facts)
+            ref = session.reference_result(suite, settings.probes)
+            size = ref.baseline_path and __import__("os").path.getsize(ref.baseline_path)
+            print(f"baseline: {ref.baseline_path} ({len(ref.scores)} prompts, {size / 1e6:.2f} MB, "
+                  f"probes {','.join(settings.probes) or 'none'})")
+    except QFactsUsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     session.close()
     return 0
 
@@ -73,9 +116,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, default=16)
     run.add_argument("--probes", default="default")
     run.add_argument("--report", help="write the JSON report here")
+    run.add_argument("--html", help="write the self-contained HTML report (plots; needs matplotlib) here")
     run.add_argument("--trust-remote-code", action="store_true")
     run.add_argument("-q", "--quiet", action="store_true")
     run.set_defaults(func=_run)
+    base = sub.add_parser("baseline", help="store the reference model's numbers on suites, so gate runs need not load it")
+    base.add_argument("--model", required=True, help="alias, Hugging Face id, directory or .gguf file")
+    base.add_argument("--suite", required=True, help="comma-separated built-in suites or suite files")
+    base.add_argument("--dir", default=".qfacts/baselines", help="baseline folder (default: .qfacts/baselines)")
+    base.add_argument("--probes", default="default", help="probes to record: default, all, none, or NAME,NAME")
+    base.add_argument("--lens-facts", type=int, default=32)
+    base.add_argument("--tier", default="full", choices=("full", "smoke"))
+    base.add_argument("--smoke-facts", type=int, default=10)
+    base.add_argument("--revision")
+    base.add_argument("--device", default="auto")
+    base.add_argument("--dtype", default="auto")
+    base.add_argument("--batch-size", type=int, default=16)
+    base.add_argument("--trust-remote-code", action="store_true")
+    base.add_argument("-q", "--quiet", action="store_true")
+    base.set_defaults(func=_baseline)
     return parser
 
 

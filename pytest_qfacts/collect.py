@@ -65,7 +65,14 @@ class QFactsGateItem(pytest.Item):
             pytest.skip(reason)
         if self.recipe is None:
             pytest.skip("qfacts: no quantization recipe configured (pass --qfacts-quant=RECIPE[,RECIPE])")
-        result = session.compare(self.suite, self.recipe)
+        from pytest_qfacts.quant import BackendUnavailable
+
+        try:
+            result = session.compare(self.suite, self.recipe)
+        except BackendUnavailable as err:
+            from pytest_qfacts.plugin import unavailable_backend
+
+            unavailable_backend(session, err)
         gate = {"max_drop": session.settings.max_drop, **self.suite.gate}
         problems = recall_gate_problems(result, max_drop=gate.get("max_drop"), relative=bool(gate.get("relative", False)),
                                         min_accuracy=gate.get("min_accuracy"), relation=self.relation)

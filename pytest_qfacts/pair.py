@@ -3,11 +3,16 @@ from __future__ import annotations
 
 
 class ModelPair:
-    def __init__(self, session, reference, quantized, recipe: str):
+    """``reference`` loads on first access: a run served by stored baselines never needs it."""
+
+    def __init__(self, session, quantized, recipe: str):
         self.session = session
-        self.reference = reference
         self.quantized = quantized
         self.recipe = recipe
+
+    @property
+    def reference(self):
+        return self.session.reference()
 
     def compare(self, suite, probes=None):
         """Score ``suite`` (a Suite, a built-in name or a path) on both models; return a ``Comparison``.
@@ -19,7 +24,14 @@ class ModelPair:
             from pytest_qfacts.suites import load_suite
 
             suite = load_suite(suite)
-        return self.session.compare(suite, self.recipe, probes)
+        from pytest_qfacts.errors import QFactsUsageError
+
+        try:
+            return self.session.compare(suite, self.recipe, probes)
+        except QFactsUsageError as err:  # a refused baseline, a bad probe name...: the message, not a traceback
+            import pytest
+
+            pytest.fail(str(err), pytrace=False)
 
     def __repr__(self) -> str:
-        return f"ModelPair({self.reference.spec.label!r}, {self.recipe!r})"
+        return f"ModelPair({self.session.spec.label!r}, {self.recipe!r})"

@@ -40,10 +40,23 @@ def pytest_configure(config):
         if settings.model:
             session.spec  # resolve now: an unknown alias is a usage error, before any test runs
         session.cli_suites = _load_cli_suites(settings.suites)
+        if settings.strict:  # a library known to be missing is a usage error up front
+            from pytest_qfacts.quant import check_available
+
+            for recipe in settings.recipes:
+                check_available(recipe)
     except QFactsUsageError as err:
         raise pytest.UsageError(str(err)) from None
     config.stash[_SESSION] = session
     config.pluginmanager.register(_RecipeOrder(), "qfacts-recipe-order")
+    from pytest_qfacts.xdist_support import XdistHooks, is_worker
+
+    if not is_worker(config):
+        import uuid
+
+        settings.run_id = uuid.uuid4().hex  # workers receive the controller's (pytest_configure_node)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(session), "qfacts-xdist")
 
 
 def _load_cli_suites(names):
@@ -143,6 +156,14 @@ def _need_model(qsession):
         pytest.skip(reason)
 
 
+def unavailable_backend(qsession, err) -> None:
+    """A recipe whose library is missing (``BackendUnavailable``): skip with the reason and the
+    install command, or fail under ``--qfacts-strict``."""
+    if qsession.settings.strict:
+        pytest.fail(f"qfacts (--qfacts-strict): {err}", pytrace=False)
+    pytest.skip(f"qfacts: {err}")
+
+
 @pytest.fixture(scope="session")
 def qfacts_reference(qfacts_session):
     """The full-precision model (a ``LoadedModel``: .model, .tokenizer, .device, .dtype), loaded once per run."""
@@ -160,17 +181,23 @@ def qfacts_recipe(request):
 def qfacts_quantized(qfacts_session, qfacts_recipe):
     """The quantized model for this recipe; released before the next recipe's model loads."""
     _need_model(qfacts_session)
-    loaded, _ = qfacts_session.quantized(qfacts_recipe)
+    from pytest_qfacts.quant import BackendUnavailable
+
+    try:
+        loaded, _ = qfacts_session.quantized(qfacts_recipe)
+    except BackendUnavailable as err:
+        unavailable_backend(qfacts_session, err)
     yield loaded
     qfacts_session.release_quantized(qfacts_recipe)
 
 
 @pytest.fixture(scope="session")
-def qfacts_pair(qfacts_session, qfacts_reference, qfacts_quantized, qfacts_recipe):
-    """Reference + one quantized variant, with ``.compare(suite)``."""
+def qfacts_pair(qfacts_session, qfacts_quantized, qfacts_recipe):
+    """Reference + one quantized variant, with ``.compare(suite)``; the reference model loads
+    only when a comparison needs it (not at all when stored baselines serve every suite)."""
     from pytest_qfacts.pair import ModelPair
 
-    return ModelPair(qfacts_session, qfacts_reference, qfacts_quantized, qfacts_recipe)
+    return ModelPair(qfacts_session, qfacts_quantized, qfacts_recipe)
 
 
 @pytest.fixture(scope="session")
@@ -201,17 +228,34 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_terminal_summary(terminalreporter):
     from pytest_qfacts.report.terminal import write_summary
+    from pytest_qfacts.xdist_support import is_worker
 
     qsession = terminalreporter.config.stash.get(_SESSION, None)
-    if qsession is not None:
-        write_summary(terminalreporter, qsession.runs, qsession.gates)
+    if qsession is not None and not is_worker(terminalreporter.config):
+        write_summary(terminalreporter, qsession.report()["runs"])
         if qsession.settings.report:
             terminalreporter.write_line(f"qfacts: JSON report written to {qsession.settings.report}")
+        if qsession.settings.html:
+            terminalreporter.write_line(f"qfacts: HTML report written to {qsession.settings.html}")
 
 
 def pytest_sessionfinish(session):
-    qsession = session.config.stash.get(_SESSION, None)
-    if qsession is not None and qsession.settings.report:
-        from pytest_qfacts.report.json_report import write_report
+    from pytest_qfacts.xdist_support import is_worker, send_to_controller
 
-        write_report(qsession.settings.report, qsession.runs, qsession.gates)
+    qsession = session.config.stash.get(_SESSION, None)
+    if qsession is None:
+        return
+    if is_worker(session.config):  # the controller writes the reports, from every worker's runs
+        send_to_controller(session.config, qsession)
+        return
+    settings = qsession.settings
+    if settings.report or settings.html:
+        report = qsession.report()  # built once, for both files
+        if settings.report:
+            from pytest_qfacts.report.json_report import write_report_dict
+
+            write_report_dict(settings.report, report)
+        if settings.html:
+            from pytest_qfacts.report.html import write_html
+
+            write_html(settings.html, report)

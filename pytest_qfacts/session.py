@@ -7,8 +7,6 @@ every comparison is kept (without its model) for the reports.
 """
 from __future__ import annotations
 
-import copy
-
 from pytest_qfacts.settings import Settings
 
 
@@ -21,11 +19,14 @@ class QFactsSession:
         self.runs: dict[tuple, object] = {}
         self._reference = None
         self._quantized: tuple[str, object, object] | None = None
+        self._calibration = None
         self._reference_scores: dict[str, object] = {}
         self._spec = None
         self.cli_suites: list = []
         self.gates: dict[tuple, dict] = {}   # run key -> {"passed", "checked", "failed"}
         self.touched: list[tuple] = []       # run keys the current test compared
+        self.twohop_reference: dict = {}     # suite hash -> the reference's TwoHopTrace (compare/extras.py)
+        self.worker_runs: list[dict] = []    # report entries gathered from pytest-xdist workers
 
     # -- models -------------------------------------------------------------
     def missing_model_reason(self) -> str | None:
@@ -41,6 +42,11 @@ class QFactsSession:
             self._spec = resolve_model(self.settings.model, self.settings.aliases)
         return self._spec
 
+    @property
+    def loaded_reference(self):
+        """The reference model if it is loaded (None when a stored baseline spared loading it)."""
+        return self._reference
+
     def reference(self):
         """The full-precision model, loaded on first use and kept for the run."""
         if self._reference is None:
@@ -53,7 +59,8 @@ class QFactsSession:
                 hf_logging.disable_progress_bar()
             with self.progress.step(f"loading {self.spec.label} (reference, device={s.device}, dtype={s.dtype})"):
                 self._reference = load_model(self.spec, device=s.device, dtype=s.dtype, revision=s.revision,
-                                             trust_remote_code=s.trust_remote_code, cache_dir=self._cache_dir())
+                                             trust_remote_code=s.trust_remote_code, cache_dir=self._cache_dir(),
+                                             devices=s.devices)
         return self._reference
 
     def quantized(self, recipe: str):
@@ -62,16 +69,63 @@ class QFactsSession:
             return self._quantized[1], self._quantized[2]
         self.release_quantized()
         from pytest_qfacts.models.loading import LoadedModel
-        from pytest_qfacts.quant import quantize
+        from pytest_qfacts.quant import check_available
+        from pytest_qfacts.store.quant_cache import cached_quantize
 
-        reference = self.reference()
+        check_available(recipe)  # a missing library raises BackendUnavailable before any copy
+        reference, kept = self._weights_to_quantize()
         with self.progress.step(f"quantizing {reference.spec.label} with {recipe}"):
-            model = copy.deepcopy(reference.model)
-            result = quantize(model, recipe, tokenizer=reference.tokenizer, device=reference.device)
+            # read from the quantized-model cache when it holds the recipe, else quantize a copy (when kept) and store
+            # it; ckpt: loads its own model and only reads the reference: no copy
+            result = cached_quantize(reference, recipe, copy=kept, cache=self.quant_cache(),
+                                     calibration=self.calibration(), progress=self.progress)
         loaded = LoadedModel(result.model, reference.tokenizer, reference.spec, reference.device, reference.dtype,
                              f"{reference.fingerprint}:{recipe}", result.seconds)
         self._quantized = (recipe, loaded, result)
         return loaded, result
+
+    def quant_cache(self):
+        """The on-disk cache of quantized models (``<cache-dir>/quantized``); None under --qfacts-no-cache."""
+        if self.settings.no_cache:
+            return None
+        from pytest_qfacts.models.loading import default_cache_dir
+        from pytest_qfacts.store.quant_cache import QuantCache
+
+        return QuantCache((self._cache_dir() or default_cache_dir()) / "quantized")
+
+    def calibration(self):
+        """The calibration text of GPTQ/AWQ (--qfacts-calibration*), read when first needed."""
+        if self._calibration is None:
+            from pytest_qfacts.quant.calibration import Calibration
+
+            s = self.settings
+            self._calibration = Calibration(s.calibration, s.calibration_samples, s.calibration_length)
+        return self._calibration
+
+    def _weights_to_quantize(self):
+        """(LoadedModel, kept): the kept reference (quantize a copy), or, when stored baselines spared
+        loading it, a fresh load of the same weights that the quantizer may consume in place."""
+        if self._reference is not None or not self._baselines_may_serve():
+            return self.reference(), True
+        from pytest_qfacts.models.loading import load_model
+
+        s = self.settings
+        with self.progress.step(f"loading {self.spec.label} weights to quantize (the reference comes from a stored baseline)"):
+            return load_model(self.spec, device=s.device, dtype=s.dtype, revision=s.revision,
+                              trust_remote_code=s.trust_remote_code, cache_dir=self._cache_dir(),
+                              devices=s.devices), False
+
+    def _baselines_may_serve(self) -> bool:
+        """Whether stored baselines of this model exist (then the reference may never be needed)."""
+        from pathlib import Path
+
+        from pytest_qfacts.store.baseline import _slug
+
+        s = self.settings
+        if s.baseline == "off" or s.update_baseline:
+            return False
+        folder = Path(s.baseline_dir) / _slug(self.spec.label)
+        return folder.is_dir() and any(folder.glob("*.safetensors"))
 
     def release_quantized(self, recipe: str | None = None) -> None:
         """Release the quantized model (only if it is ``recipe``'s, when given)."""
@@ -114,13 +168,20 @@ class QFactsSession:
                 if "lens" in probes else None)
         return scores, tracer.trace, lens
 
-    def reference_scores(self, suite, probes=()):
-        """The reference's (scores, trace, lens) on ``suite``, computed once for every probe set it covers."""
+    def reference_result(self, suite, probes=()):
+        """The reference's ``ReferenceResult`` on ``suite`` (from a stored baseline or the model), once per probe set."""
+        from pytest_qfacts.store.reference import reference_result
+
         key = suite.content_hash()
         cached = self._reference_scores.get(key)
         if cached is None or not set(probes) <= set(cached[0]):
-            self._reference_scores[key] = (tuple(probes), self.score(self.reference(), suite, "reference", probes))
+            self._reference_scores[key] = (tuple(probes), reference_result(self, suite, probes))
         return self._reference_scores[key][1]
+
+    def reference_scores(self, suite, probes=()):
+        """The reference's (scores, trace, lens) on ``suite``."""
+        ref = self.reference_result(suite, probes)
+        return ref.scores, ref.trace, ref.lens
 
     def compare(self, suite, recipe: str, probes=None):
         """Compare the reference with ``recipe`` on ``suite``; cached, and recorded for the reports.
@@ -138,11 +199,18 @@ class QFactsSession:
         cached = self.runs.get(key)
         if cached is not None and set(probes) <= set(cached.extras.get("probes", ())):
             return cached
-        reference, ref_trace, ref_lens = self.reference_scores(suite, probes)
+        ref = self.reference_result(suite, probes)
+        reference, ref_trace, ref_lens = ref.scores, ref.trace, ref.lens
         loaded, result = self.quantized(recipe)
+        if "calibration" in result.info:  # the quantizer read calibration text: warn if it holds this suite's answers
+            self.calibration().check_leaks(suite, recipe, loaded.tokenizer, getattr(loaded.model.config, "max_position_embeddings", None),
+                                           progress=self.progress)
         quantized, q_trace, q_lens = self.score(loaded, suite, recipe, probes)
         comparison = compare_scores(suite.items(), reference, quantized, model=self.spec.label, recipe=recipe,
-                                    suite=suite.name, suite_hash=suite.content_hash(), quant_info=result.summary())
+                                    suite=suite.name, suite_hash=suite.content_hash(), quant_info=result.summary(),
+                                    reference_source=ref.source)
+        if ref.baseline_path:
+            comparison.extras["baseline"] = {"path": ref.baseline_path, "written": ref.written}
         comparison.extras["probes"] = list(probes)
         comparison.extras["tier"] = self.settings.tier
         if ref_trace is not None and q_trace is not None:  # an in-pass probe ran (patching alone traces nothing)
@@ -150,7 +218,7 @@ class QFactsSession:
 
             comparison.extras.update(probe_report(
                 ref_trace, q_trace, ref_lens, q_lens, ref_top1=reference.top1, quant_top1=quantized.top1,
-                ref_rank=reference.gold_rank, quant_rank=quantized.gold_rank))
+                ref_rank=reference.gold_rank, quant_rank=quantized.gold_rank, probes=probes))
         if "patching" in probes:
             from pytest_qfacts.trace.patching import patching_scan
 
@@ -158,8 +226,20 @@ class QFactsSession:
                 scan = patching_scan(self.reference().model, loaded.model, loaded.tokenizer, suite.items(),
                                      batch_size=self.settings.batch_size)
             comparison.extras["patching"] = scan.summary()
+        from pytest_qfacts.compare.extras import add_recall_extras  # subsets, paraphrase, twohop (docs/twohop.md)
+
+        add_recall_extras(self, suite, comparison, loaded)
         self.runs[key] = comparison
         return comparison
+
+    def report(self) -> dict:
+        """The JSON report of this run: this process's comparisons plus any gathered from xdist workers."""
+        from pytest_qfacts.report.json_report import build_report, merge_runs
+
+        report = build_report(self.runs, self.gates)
+        if self.worker_runs:
+            report["runs"] = merge_runs(report["runs"] + [dict(r) for r in self.worker_runs])
+        return report
 
     def key_numbers(self) -> list[tuple[str, object]]:
         """(name, value) pairs of the runs the current test compared, for JUnit properties."""

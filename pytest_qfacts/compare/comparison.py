@@ -94,6 +94,13 @@ class Comparison:
                                 self.quantized.topk_tokens[index][0] if self.quantized.topk_tokens[index] else ""))
         return out
 
+    def subset_suite(self, name: str):
+        """The prompts right in both models (``"robust"``) or right only in the reference (``"failure"``)
+        as a ``Suite``, e.g. to run the probes on them (003 §3.1; compare/subsets.py)."""
+        from pytest_qfacts.compare.subsets import subset_suite
+
+        return subset_suite(self, name)
+
     def to_report(self) -> dict:
         """The run's entry in the JSON report (keys are stable; later issues add keys)."""
         s = self.summary

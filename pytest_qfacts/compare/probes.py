@@ -36,8 +36,11 @@ def _ragged(store: dict, n: int):
 
 
 def probe_report(ref, quant, ref_lens, quant_lens, *, ref_top1: np.ndarray, quant_top1: np.ndarray,
-                 ref_rank: np.ndarray, quant_rank: np.ndarray, thresholds=None) -> dict:
-    """Every probe number both traces allow, plus ``verdict`` (mode, evidence, reasons)."""
+                 ref_rank: np.ndarray, quant_rank: np.ndarray, thresholds=None, probes=None) -> dict:
+    """Every probe number both traces allow, plus ``verdict`` (mode, evidence, reasons).
+
+    ``probes``: the probe names that ran (None: all); ``svd`` numbers only come with ``svd``.
+    """
     out: dict = {}
     layers: dict = {}
     evidence: dict = {}
@@ -66,8 +69,9 @@ def probe_report(ref, quant, ref_lens, quant_lens, *, ref_top1: np.ndarray, quan
         layers["cka_subject"] = cka.cka_per_layer(ref.resid_subj, quant.resid_subj).tolist()
         layers["cka_matrix_last_token"] = cka.cka_matrix(ref.resid_last, quant.resid_last).tolist()
         layers["cka_matrix_subject"] = cka.cka_matrix(ref.resid_subj, quant.resid_subj).tolist()
-        layers["svd_subspace_similarity"] = [svd.subspace_similarity(r, q) for r, q in zip(ref.resid_subj, quant.resid_subj)]
-        layers["svd_error_alignment"] = [svd.error_subspace_alignment(r, q) for r, q in zip(ref.resid_subj, quant.resid_subj)]
+        if probes is None or "svd" in probes:
+            layers["svd_subspace_similarity"] = [svd.subspace_similarity(r, q) for r, q in zip(ref.resid_subj, quant.resid_subj)]
+            layers["svd_error_alignment"] = [svd.error_subspace_alignment(r, q) for r, q in zip(ref.resid_subj, quant.resid_subj)]
         evidence["cka_last_token_min"] = verdict.cka_evidence(layers["cka_last_token"])
     if ref.gate_sign_subj is not None and quant.gate_sign_subj is not None:
         layers["gate_flip_rate"] = ffn.gate_sign_flip_rate(ref.gate_sign_subj, quant.gate_sign_subj).tolist()

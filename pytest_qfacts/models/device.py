@@ -50,3 +50,29 @@ def resolve_dtype(text: str, device: str):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
     return getattr(torch, text)
+
+
+def plan_placement(devices: list[str], weight_bytes: int | None, free_bytes: dict[int, int],
+                   headroom: float = 0.9) -> dict | None:
+    """``from_pretrained`` keyword arguments that spread a model over several GPUs, or None.
+
+    Spread (accelerate's ``device_map="auto"``, capped by ``max_memory``) when several CUDA
+    devices are listed (``--qfacts-devices`` outside pytest-xdist), or when a single CUDA
+    target cannot hold the weights (``weight_bytes > headroom * free``) and more GPUs are
+    visible. ``free_bytes``: free memory per visible GPU index. Pure: no torch import.
+    """
+    cuda = [int(d.split(":")[1]) for d in devices if re.fullmatch(r"cuda:\d+", d)]
+    if len(cuda) > 1:
+        return {"device_map": "auto", "max_memory": {i: int(free_bytes.get(i, 0) * headroom) for i in cuda}}
+    first = cuda[0] if cuda else 0
+    if weight_bytes and len(free_bytes) > 1 and weight_bytes > headroom * free_bytes.get(first, 0):
+        return {"device_map": "auto", "max_memory": {i: int(f * headroom) for i, f in sorted(free_bytes.items())}}
+    return None
+
+
+def gpu_free_bytes() -> dict[int, int]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    return {i: torch.cuda.mem_get_info(i)[0] for i in range(torch.cuda.device_count())}

@@ -37,3 +37,30 @@ def path_fingerprint(path: str | Path) -> str:
 
 def hub_fingerprint(model_id: str, revision: str | None, commit: str | None) -> str:
     return hashlib.sha256(f"{model_id}@{commit or revision or 'main'}".encode()).hexdigest()[:16]
+
+
+def spec_fingerprint(spec, revision: str | None) -> str | None:
+    """The fingerprint ``load_model`` would give ``spec``, computed without loading it.
+
+    Local files and folders hash as above. A hub model needs its commit: taken from
+    ``revision`` when that is a full commit hash, else from the local Hugging Face cache
+    (the snapshot folder that ``revision`` points to). None when it cannot be known
+    without the hub; the caller then loads the model to learn it.
+    """
+    import re
+
+    if spec.kind in ("gguf", "dir"):
+        return path_fingerprint(spec.target)
+    if revision and re.fullmatch(r"[0-9a-f]{40}", revision):
+        return hub_fingerprint(spec.target, revision, revision)
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(spec.target, "config.json", revision=revision)
+    except Exception:  # an odd id or cache layout: we only lose the shortcut
+        return None
+    if isinstance(found, str):
+        commit = Path(found).parent.name
+        if re.fullmatch(r"[0-9a-f]{40}", commit):
+            return hub_fingerprint(spec.target, revision, commit)
+    return None

@@ -58,23 +58,30 @@ def default_cache_dir() -> Path:
 
 
 def load_model(spec: ModelSpec, *, device: str = "auto", dtype: str = "auto", revision: str | None = None,
-               trust_remote_code: bool = False, cache_dir: Path | None = None) -> LoadedModel:
-    import torch
-
+               trust_remote_code: bool = False, cache_dir: Path | None = None, devices: list[str] | None = None) -> LoadedModel:
+    """Load ``spec`` on ``device``; with several CUDA ``devices`` (or weights larger than one GPU),
+    spread it over them with accelerate's ``device_map`` (see ``device.plan_placement``)."""
     started = time.perf_counter()
-    device = resolve_device(device)
+    device = resolve_device(device if not devices or len(devices) < 2 else devices[0])
     torch_dtype = resolve_dtype(dtype, device)
+    placement = None
+    if device.startswith("cuda"):
+        from pytest_qfacts.models.device import gpu_free_bytes, plan_placement
+
+        placement = plan_placement(devices or [device], _weight_bytes(spec), gpu_free_bytes())
+    extra = placement or {}
     if spec.kind == "gguf":
         directory = _converted_gguf(Path(spec.target), cache_dir or default_cache_dir())
         fingerprint = path_fingerprint(spec.target)
-        model, tokenizer = _from_dir(directory, torch_dtype, trust_remote_code)
+        model, tokenizer = _from_dir(directory, torch_dtype, trust_remote_code, **extra)
     elif spec.kind == "dir":
         fingerprint = path_fingerprint(spec.target)
-        model, tokenizer = _from_dir(Path(spec.target), torch_dtype, trust_remote_code)
+        model, tokenizer = _from_dir(Path(spec.target), torch_dtype, trust_remote_code, **extra)
     else:
-        model, tokenizer = _from_hub(spec, revision, torch_dtype, trust_remote_code)
+        model, tokenizer = _from_hub(spec, revision, torch_dtype, trust_remote_code, **extra)
         fingerprint = hub_fingerprint(spec.target, revision, getattr(model.config, "_commit_hash", None))
-    model.to(device)
+    if placement is None:
+        model.to(device)
     model.eval()
     model.requires_grad_(False)
     _prepare_tokenizer(tokenizer)
@@ -89,18 +96,27 @@ def _prepare_tokenizer(tokenizer) -> None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
 
 
-def _from_dir(directory: Path, torch_dtype, trust_remote_code: bool):
+def _weight_bytes(spec: ModelSpec) -> int | None:
+    """Bytes of the weight files on disk (local models only; None for the hub)."""
+    if spec.kind == "hub":
+        return None
+    path = Path(spec.target)
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.suffix in (".safetensors", ".bin", ".gguf")]
+    return sum(p.stat().st_size for p in files)
+
+
+def _from_dir(directory: Path, torch_dtype, trust_remote_code: bool, **placement):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, trust_remote_code=trust_remote_code, **placement)
     return model, tokenizer
 
 
-def _from_hub(spec: ModelSpec, revision: str | None, torch_dtype, trust_remote_code: bool):
+def _from_hub(spec: ModelSpec, revision: str | None, torch_dtype, trust_remote_code: bool, **placement):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    kwargs = dict(revision=revision, trust_remote_code=trust_remote_code)
+    kwargs = dict(revision=revision, trust_remote_code=trust_remote_code, **placement)
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.target, local_files_only=True, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(spec.target, local_files_only=True, dtype=torch_dtype, **kwargs)

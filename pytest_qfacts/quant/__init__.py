@@ -11,15 +11,29 @@ import difflib
 from collections.abc import Iterable
 
 from pytest_qfacts.errors import RecipeError
-from pytest_qfacts.quant.base import QuantBackend, QuantResult, Recipe, packed_weight_bytes
+from pytest_qfacts.quant.awq import AWQBackend
+from pytest_qfacts.quant.base import BackendUnavailable, QuantBackend, QuantResult, Recipe, packed_weight_bytes
+from pytest_qfacts.quant.bnb import BnbBackend
+from pytest_qfacts.quant.checkpoint import CheckpointBackend
+from pytest_qfacts.quant.gptq import GPTQBackend
+from pytest_qfacts.quant.hqq import HQQBackend
+from pytest_qfacts.quant.quanto import QuantoBackend
 from pytest_qfacts.quant.rtn import RTNBackend
+from pytest_qfacts.quant.torchao import TorchAOBackend
 
-__all__ = ["BACKENDS", "QuantBackend", "QuantResult", "Recipe", "backend_for",
-           "describe_backends", "packed_weight_bytes", "parse_recipe", "quantize",
+__all__ = ["BACKENDS", "BackendUnavailable", "QuantBackend", "QuantResult", "Recipe", "backend_for",
+           "check_available", "describe_backends", "packed_weight_bytes", "parse_recipe", "quantize",
            "split_recipes"]
 
 BACKENDS: list[QuantBackend] = [
     RTNBackend(),
+    BnbBackend(),
+    GPTQBackend(),
+    AWQBackend(),
+    HQQBackend(),
+    TorchAOBackend(),
+    QuantoBackend(),
+    CheckpointBackend(),
 ]
 
 
@@ -91,17 +105,31 @@ def backend_for(recipe: str | Recipe) -> QuantBackend:
                       f"registered; registered: {', '.join(b.name for b in BACKENDS)}")
 
 
-def quantize(model, recipe: str | Recipe, **ctx) -> QuantResult:
-    """Quantize ``model`` with ``recipe``; ``ctx``: tokenizer, calibration, device.
-
-    Raises ``RecipeError`` when the recipe is unknown or its library is not installed.
-    """
+def check_available(recipe: str | Recipe) -> QuantBackend:
+    """The backend of ``recipe``; raises ``BackendUnavailable`` (naming the install command) when its
+    library is not installed, so callers can skip before copying any weights."""
     recipe = parse_recipe(recipe)
     backend = backend_for(recipe)
     ok, reason = backend.available()
     if not ok:
-        raise RecipeError(f"cannot apply recipe '{recipe.text}': {reason}")
-    return backend.quantize(model, recipe, **ctx)
+        raise BackendUnavailable(f"cannot apply recipe '{recipe.text}': {reason}")
+    return backend
+
+
+def quantize(model, recipe: str | Recipe, **ctx) -> QuantResult:
+    """Quantize ``model`` with ``recipe``; ``ctx``: tokenizer, calibration, device.
+
+    Raises ``RecipeError`` when the recipe is unknown or cannot be applied, and its
+    subclass ``BackendUnavailable`` when the recipe's library is missing (or fails to import).
+    """
+    recipe = parse_recipe(recipe)
+    backend = check_available(recipe)
+    try:
+        return backend.quantize(model, recipe, **ctx)
+    except BackendUnavailable as err:
+        if str(err).startswith(f"cannot apply recipe '{recipe.text}'"):
+            raise
+        raise BackendUnavailable(f"cannot apply recipe '{recipe.text}': {err}") from err.__cause__
 
 
 def split_recipes(text: str | Iterable[str]) -> list[str]:

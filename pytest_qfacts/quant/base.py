@@ -24,6 +24,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from pytest_qfacts.errors import RecipeError
+
+
+class BackendUnavailable(RecipeError):
+    """A recipe whose library is not installed (or cannot run here).
+
+    The plugin turns it into a skip that carries the message (which names the
+    library and the install command); ``--qfacts-strict`` makes it an error.
+    """
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -54,8 +64,12 @@ class Recipe:
 class QuantResult:
     """What a backend hands back after quantizing.
 
-    ``weight_bytes``: bytes the weights would take packed (see ``packed_weight_bytes``).
+    ``weight_bytes``: bytes the weights take (rtn: as they would be packed, see
+    ``packed_weight_bytes``; library backends: as the library stores them, see
+    ``quant.footprint.stored_bytes``).
     ``details``: backend-specific facts; for rtn ``{module_name: bits}``.
+    ``info``: small JSON-ready facts worth reporting (quant type, compute dtype,
+    checkpoint method ...); ``summary()`` includes it under ``"info"`` when not empty.
     """
 
     model: Any
@@ -67,15 +81,20 @@ class QuantResult:
     seconds: float
     weight_bytes: int
     details: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+    files: Any = None  # what the library wrote while quantizing (a folder or TemporaryDirectory), for ``save``
 
     def summary(self) -> dict:
         """JSON-ready description without the model."""
-        return {
+        out = {
             "recipe": self.recipe.text, "backend": self.recipe.backend,
             "library": self.library, "library_version": self.library_version,
             "bits": self.bits, "group_size": self.group_size,
             "seconds": self.seconds, "weight_bytes": self.weight_bytes,
         }
+        if self.info:
+            out["info"] = dict(self.info)
+        return out
 
 
 class QuantBackend(ABC):
@@ -84,6 +103,15 @@ class QuantBackend(ABC):
     ``requires`` lists the import names ``available()`` checks with
     ``importlib.util.find_spec`` (override ``available`` for finer checks, e.g. CUDA).
     ``examples`` are valid recipe strings, used in help and "did you mean" hints.
+    ``cacheable``: False when the quantized model cannot be written to the on-disk
+    cache and read back (quanto models cannot be saved through transformers).
+    ``uses_reference``: False when ``quantize`` does not quantize the reference's
+    weights but loads its model from elsewhere (``ckpt:``); it is then handed the
+    reference itself, read-only, instead of a copy.
+    ``needs_calibration``: ``quantize`` reads calibration text (GPTQ, AWQ); its digest
+    is then part of the quantized-model cache key.
+    ``save``/``load``: how the quantized-model cache (``store/quant_cache.py``) stores
+    this backend's models; the default stores the state-dict tensors that changed.
     """
 
     name: str = ""
@@ -92,6 +120,9 @@ class QuantBackend(ABC):
     install_hint: str = ""
     requires: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
+    cacheable: bool = True
+    uses_reference: bool = True
+    needs_calibration: bool = False
 
     @abstractmethod
     def parse(self, text: str) -> Recipe | None:
@@ -109,6 +140,24 @@ class QuantBackend(ABC):
     def quantize(self, model, recipe: Recipe, *, tokenizer=None, calibration=None,
                  device=None) -> QuantResult:
         """Quantize ``model`` (in place is fine) and return a ``QuantResult``."""
+
+    def save(self, result: QuantResult, directory, reference) -> bool:
+        """Write ``result``'s model into the (empty) folder ``directory`` for the quantized-model cache.
+
+        Default: the state-dict tensors that differ from the ``reference`` (a ``LoadedModel``),
+        as safetensors; False (nothing cached) when the quantized model's tensors do not have
+        the reference's names, shapes and dtypes. See ``store/quant_cache.py``.
+        """
+        from pytest_qfacts.store.quant_cache import save_changed_tensors
+
+        return save_changed_tensors(result.model, reference.model, directory)
+
+    def load(self, reference, directory, recipe: Recipe, *, copy: bool = True):
+        """The model ``save`` stored in ``directory``: by default a copy of ``reference.model``
+        (the model itself when ``copy`` is False) with the stored tensors loaded into it."""
+        from pytest_qfacts.store.quant_cache import load_changed_tensors
+
+        return load_changed_tensors(reference.model, directory, copy=copy)
 
     def owns(self, text: str) -> bool:
         """True when ``text`` starts with this backend's prefix (``name`` or ``name-``)."""

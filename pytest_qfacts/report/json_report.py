@@ -37,6 +37,34 @@ def build_report(runs, gates: dict | None = None) -> dict:
     return {"qfacts_report": REPORT_VERSION, "runs": _clean(out)}
 
 
+def merge_runs(runs: list[dict]) -> list[dict]:
+    """Merge report entries of the same (model, recipe, suite hash) computed by several xdist workers.
+
+    The first entry is kept; gates combine (passed only if every worker's passed; counts add);
+    ``workers`` lists, per worker, where its reference came from and whether it wrote the baseline.
+    """
+    merged: dict[tuple, dict] = {}
+    for run in runs:
+        key = (run.get("model"), run.get("recipe"), run.get("suite_hash"))
+        worker = run.pop("worker", None)
+        seen = {"worker": worker, "reference_source": run.get("reference", {}).get("source"),
+                "baseline_written": bool(run.get("baseline", {}).get("written"))}
+        if key not in merged:
+            merged[key] = run
+            if worker is not None:
+                run["workers"] = [seen]
+            continue
+        first = merged[key]
+        if worker is not None:
+            first.setdefault("workers", []).append(seen)
+        if "gate" in run:
+            gate = first.setdefault("gate", {"passed": True, "checked": 0, "failed": 0})
+            gate["passed"] = gate["passed"] and run["gate"]["passed"]
+            gate["checked"] += run["gate"]["checked"]
+            gate["failed"] += run["gate"]["failed"]
+    return list(merged.values())
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,6 +72,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a report is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -51,4 +82,8 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def write_report(path: str | Path, runs, gates: dict | None = None) -> None:
-    atomic_write_text(path, json.dumps(build_report(runs, gates), indent=2, ensure_ascii=False) + "\n")
+    write_report_dict(path, build_report(runs, gates))
+
+
+def write_report_dict(path: str | Path, report: dict) -> None:
+    atomic_write_text(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -13,6 +13,8 @@ from .yaml_loader import load_suite_file
 DATA_DIR = Path(__file__).parent / "data"
 LRE_DIR = DATA_DIR / "lre"
 TINY_FACTS_DIR = Path(__file__).parent.parent / "fixtures" / "tiny_facts"
+PARAREL_DIR = DATA_DIR / "pararel"
+LRE_TWOHOP = "lre-twohop"  # composed from the LRE files (suites/lre_twohop.py)
 TINY_FACTS = {"tiny-facts-onehop": "onehop.qfacts.yaml", "tiny-facts-twohop": "twohop.qfacts.yaml"}
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -21,12 +23,15 @@ def _builtin_paths() -> dict[str, Path]:
     """Name -> file of every built-in suite, in listing order (tiny facts only when present)."""
     paths = {"capitals": DATA_DIR / "capitals.qfacts.yaml"}
     paths.update({f"lre-{p.stem}": p for p in sorted(LRE_DIR.glob("*.json"))})
+    paths[LRE_TWOHOP] = LRE_DIR / "landmark_in_country.json"
+    paths.update({f"pararel-{p.stem}": p for p in sorted((PARAREL_DIR / "graphs_json").glob("*.jsonl"))})
     paths.update({name: TINY_FACTS_DIR / fname for name, fname in TINY_FACTS.items()})
     return paths
 
 
 def list_builtin_suites() -> list[str]:
-    """Names accepted by ``load_suite``: capitals, lre-<relation>, tiny-facts-* (if installed)."""
+    """Names accepted by ``load_suite``: capitals, lre-<relation>, lre-twohop, pararel-<Pid>,
+    tiny-facts-* (if installed)."""
     return [name for name, path in _builtin_paths().items() if path.is_file()]
 
 
@@ -45,7 +50,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
 
 
 def _looks_like_path(text: str) -> bool:
-    return text.lower().endswith((*YAML_SUFFIXES, ".json")) or "/" in text or "\\" in text
+    return text.lower().endswith((*YAML_SUFFIXES, ".json", ".csv")) or "/" in text or "\\" in text
 
 
 def _load_path(path: Path, shown: str) -> Suite:
@@ -56,8 +61,12 @@ def _load_path(path: Path, shown: str) -> Suite:
         return load_suite_file(path)
     if suffix == ".json":
         return load_lre_file(path)
+    if suffix == ".csv":  # a TwoHopFact CSV (suites/twohop_fact.py)
+        from .twohop_fact import load_twohop_fact_csv
+
+        return load_twohop_fact_csv(path)
     raise SuiteError(f"unsupported suite file type {suffix or '(no extension)'!r}; expected .qfacts.yaml / .yml "
-                     "(qfacts format) or .json (LRE relation file)", path=shown)
+                     "(qfacts format), .json (LRE relation file) or .csv (TwoHopFact)", path=shown)
 
 
 @functools.lru_cache(maxsize=None)
@@ -65,4 +74,12 @@ def _load_builtin(name: str) -> Suite:
     path = _builtin_paths()[name]
     if not path.is_file():
         raise SuiteError(f"built-in suite {name!r} is not installed: its file is missing", path=str(path))
+    if name == LRE_TWOHOP:
+        from .lre_twohop import lre_twohop_suite
+
+        return lre_twohop_suite(LRE_DIR)
+    if name.startswith("pararel-"):
+        from .pararel import load_pararel
+
+        return load_pararel(path.stem, PARAREL_DIR)
     return load_lre_file(path) if path.suffix == ".json" else load_suite_file(path)

@@ -50,6 +50,10 @@ def load_suite_text(text: str, source: str = "<string>") -> Suite:
     if not isinstance(root, MappingNode):
         raise r.error(f"the top level must be a mapping with keys {', '.join(TOP_KEYS)}; got {kind(root)}", root)
     version = _version(r, root)
+    if any(getattr(key, "value", None) == "twohop" for key, _ in root.value):  # a two-hop suite (docs/twohop.md)
+        from .twohop_yaml import twohop_suite
+
+        return twohop_suite(r, root, version)
     top = r.mapping(root, "", TOP_KEYS, "a suite")
     name = r.string(_required(r, top, "name", root, "", "a non-empty suite name"), "name", "a non-empty suite name")
     description = r.string(top["description"][1], "description", allow_empty=True) if "description" in top else ""

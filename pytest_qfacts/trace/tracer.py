@@ -90,8 +90,10 @@ class Tracer:
             t.mlp_gold = np.zeros((n_items, L), np.float32)
 
     def _d_ff(self) -> int:
+        from pytest_qfacts.quant.dense import dense_weight
+
         down = self.layout.down[0]
-        w = down.weight
+        w = dense_weight(down)  # a library-quantized layer's weight may be packed (bnb 4-bit) or absent (HQQ)
         return w.shape[1] if w.shape[0] == self.layout.unembed.weight.shape[1] else w.shape[0]
 
     # -- lifecycle ---------------------------------------------------------------
@@ -181,7 +183,9 @@ class Tracer:
                 top = torch.topk(_rows(a, b["subj"]).float().abs(), self.k_top, dim=-1).indices
                 self.trace.inter_top_subj[l, b["index"]] = top.cpu().numpy()
             if "neurons" in self.probes:
-                w = module.weight.float()
+                from pytest_qfacts.quant.dense import dense_weight
+
+                w = dense_weight(module)  # dequantized when a library quantized the layer
                 w = w if w.shape[0] == b["u_gold"].shape[1] else w.T  # -> [H, D]
                 dot = b["u_gold"] @ w                                 # [B, D]: W_down[:, j] . u_gold
                 contrib = _rows(a, b["last"]).float() * dot

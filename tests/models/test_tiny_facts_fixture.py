@@ -89,9 +89,24 @@ def model():
     return m.eval()
 
 
+def twohop_as_relations(suite: dict) -> dict:
+    """A two-hop suite file (``twohop:`` compositions, docs/twohop.md) as one-hop-style relations:
+    ``C`` (two-hop prompts, e1 -> e3), ``C.r1_e1`` (e1 -> e2) and ``C.r2_e2`` (e2 -> e3) per composition."""
+    relations = []
+    for comp in suite["twohop"]:
+        for name, template, subj, obj in ((comp["name"], comp["template"], "e1", "e3"),
+                                          (comp["name"] + ".r1_e1", comp["r1"]["template"], "e1", "e2"),
+                                          (comp["name"] + ".r2_e2", comp["r2"]["template"], "e2", "e3")):
+            relations.append({"name": name, "templates": [template],
+                              "facts": [{"subject": f[subj], "object": f[obj]} for f in comp["facts"]]})
+    return {"qfacts": suite["qfacts"], "name": suite["name"], "relations": relations, "gate": suite["gate"]}
+
+
 @pytest.fixture(scope="module")
 def suites():
-    return {name: yaml.safe_load((FIXTURE_DIR / f"{name}.qfacts.yaml").read_text()) for name in ("onehop", "twohop")}
+    raw = {name: yaml.safe_load((FIXTURE_DIR / f"{name}.qfacts.yaml").read_text()) for name in ("onehop", "twohop")}
+    assert set(raw["twohop"]) == {"qfacts", "name", "twohop", "gate"}
+    return {"onehop": raw["onehop"], "twohop": twohop_as_relations(raw["twohop"])}
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +194,8 @@ def test_suites_match_kb(suites, kb):
             assert f["bridge"] == hop1[f["subject"]] and f["object"] == hop2[f["bridge"]]
             name = comp if f["split"] == "train" else comp + "_heldout"
             expected.setdefault(name, []).append((f["subject"], f["object"]))
+            expected.setdefault(name + ".r1_e1", []).append((f["subject"], f["bridge"]))
+            expected.setdefault(name + ".r2_e2", []).append((f["bridge"], f["object"]))
     assert twohop == expected
     assert any(n.endswith("_heldout") for n in twohop) and any(not n.endswith("_heldout") for n in twohop)
 

@@ -62,8 +62,13 @@ def _onehop():
     return _tiny_suite(TINY_ONEHOP)
 
 
+def _twohop():
+    """The two-hop prompts of tiny-facts-twohop (relations <composition>, <composition>_heldout), without the hops."""
+    return _tiny_suite(TINY_TWOHOP).two_hop_only()
+
+
 def _relation(name: str):
-    for suite in (_onehop(), _tiny_suite(TINY_TWOHOP)):
+    for suite in (_onehop(), _twohop()):
         for rel in suite.relations:
             if rel.name == name:
                 return rel
@@ -87,7 +92,7 @@ def _tiny_outcomes() -> dict[str, dict[str, list[tuple[str, str]]]]:
     session = QFactsSession(Settings(model="tiny-facts", device="cpu", quiet=True))
     out: dict[str, dict[str, list]] = {}
     try:
-        for suite in (_onehop(), _tiny_suite(TINY_TWOHOP)):
+        for suite in (_onehop(), _twohop()):
             keep, lose = session.compare(suite, KEEP), session.compare(suite, LOSE)
 
             def clear(scores, i):
@@ -118,7 +123,7 @@ def _yaml(name: str, relations: dict[str, list[tuple[str, str]]], gate: str | No
 
 
 def twohop_relations() -> list[str]:
-    return [r.name for r in _tiny_suite(TINY_TWOHOP).relations]
+    return [r.name for r in _twohop().relations]
 
 
 def known_relations(k: int = 2, n: int = 3) -> tuple[str, ...]:

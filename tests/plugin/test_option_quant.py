@@ -51,7 +51,9 @@ def test_no_recipe_skips_quantized_tests_with_reason(pytester):
 
 
 @pytest.mark.parametrize("value, expected", [
-    ("gptq-w4", ["ERROR: unknown quantization recipe 'gptq-w4'*", "recipe grammars:", "  rtn-w{2..8}g{N}[[]-sym[]]  (*"]),
+    ("zzq-w4", ["ERROR: unknown quantization recipe 'zzq-w4'*", "recipe grammars:", "  rtn-w{2..8}g{N}[[]-sym[]]  (*",
+                "  gptq-w{2,3,4,8}g{N}*"]),
+    ("gptq-w4", ["ERROR: malformed gptq recipe 'gptq-w4'; accepted: gptq-w{2,3,4,8}g{N}*e.g. gptq-w4g128"]),
     ("rnt-w4g64", ["ERROR: unknown quantization recipe 'rnt-w4g64'; did you mean 'rtn-w4g64'?", "recipe grammars:"]),
     ("rtn-w9g64", ["ERROR: rtn recipe 'rtn-w9g64': bits must be 2..8, got 9; accepted: rtn-w{2..8}g{N}[[]-sym[]]"]),
     ("rtn-w4", ["ERROR: malformed rtn recipe 'rtn-w4'; accepted: rtn-w{2..8}g{N}[[]-sym[]]*"]),

@@ -36,3 +36,26 @@ def test_run_bad_input_is_a_message_and_exit_2(capsys):
     err = capsys.readouterr().err
     assert "unknown model 'nope-model'" in err and "rtn-w9g64" in err
     assert "--quant: 'rtn-w8g064' is the recipe 'rtn-w8g64' again" in err
+
+
+def test_baseline_writes_files_that_qfacts_run_then_uses(tmp_path, capsys):
+    folder = tmp_path / "baselines"
+    suite = "tiny-facts-onehop"
+    assert main(["baseline", "--model", "tiny-facts", "--suite", suite, "--dir", str(folder), "--device", "cpu",
+                 "--tier", "smoke", "--smoke-facts", "3", "-q"]) == 0
+    out = capsys.readouterr().out
+    (path,) = folder.glob("tiny-facts/tiny-facts-onehop-*.safetensors")
+    assert f"baseline: {path}" in out and "MB" in out
+    # a second run with the same key finds the file it wrote in its own run id: it writes again (a new run)
+    assert main(["baseline", "--model", "tiny-facts", "--suite", suite, "--dir", str(folder), "--device", "cpu",
+                 "--tier", "smoke", "--smoke-facts", "3", "-q"]) == 0
+    assert len(list(folder.rglob("*.safetensors"))) == 1
+
+
+def test_baseline_bad_input_is_a_message_and_exit_2(tmp_path, capsys):
+    assert main(["baseline", "--model", "nope-model", "--suite", "capitals", "--dir", str(tmp_path)]) == 2
+    assert main(["baseline", "--model", "tiny-facts", "--suite", "no-such-suite", "--dir", str(tmp_path)]) == 2
+    assert main(["baseline", "--model", "tiny-facts", "--suite", "capitals", "--probes", "xray", "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "nope-model" in err and "no-such-suite" in err and "xray" in err
+    assert not list(tmp_path.rglob("*.safetensors"))
