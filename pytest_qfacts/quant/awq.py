@@ -24,15 +24,15 @@ from __future__ import annotations
 import re
 
 from pytest_qfacts.errors import RecipeError
-from pytest_qfacts.quant.base import QuantBackend, QuantResult, Recipe
-from pytest_qfacts.quant.gptq import INSTALL
+from pytest_qfacts.quant.base import QuantResult, Recipe
+from pytest_qfacts.quant.gptq import INSTALL, GPTQModelBackend
 
 GRAMMAR = "awq-w4g{N}  (N in 16, 32, 64, 128)"
 GROUPS = (16, 32, 64, 128)
 _RECIPE_RE = re.compile(r"^awq-w(\d+)g(\d+)$")
 
 
-class AWQBackend(QuantBackend):
+class AWQBackend(GPTQModelBackend):
     name = "awq"
     grammar = GRAMMAR
     library = "gptqmodel"
@@ -44,10 +44,7 @@ class AWQBackend(QuantBackend):
     def parse(self, text: str) -> Recipe | None:
         if not self.owns(text):
             return None
-        t = text.strip().lower()
-        m = _RECIPE_RE.match(t)
-        if not m:
-            raise RecipeError(f"malformed awq recipe '{text.strip()}'; accepted: {GRAMMAR}, e.g. awq-w4g128")
+        m = self.match_recipe(text, _RECIPE_RE, ", e.g. awq-w4g128")
         bits, group = int(m.group(1)), int(m.group(2))
         if bits != 4:
             raise RecipeError(f"awq recipe '{text.strip()}': AWQ quantizes to 4 bits only, got {bits}; accepted: {GRAMMAR}")
@@ -64,13 +61,3 @@ class AWQBackend(QuantBackend):
         target_linears(model, recipe.text, recipe.group_size)  # the group-size rule, before any work
         return quantize_with_gptqmodel(self, model, recipe, method="awq", tokenizer=tokenizer,
                                        calibration=calibration, device=device)
-
-    def save(self, result: QuantResult, directory, reference) -> bool:
-        from pytest_qfacts.quant.gptqmodel_io import save_checkpoint
-
-        return save_checkpoint(result, directory)
-
-    def load(self, reference, directory, recipe: Recipe, *, copy: bool = True):
-        from pytest_qfacts.quant.gptqmodel_io import load_checkpoint
-
-        return load_checkpoint(self, reference.model, directory, reference.device, copy_reference=copy)

@@ -159,6 +159,14 @@ class QuantBackend(ABC):
 
         return load_changed_tensors(reference.model, directory, copy=copy)
 
+    def match_recipe(self, text: str, pattern, hint: str = "", kind: str | None = None):
+        """``pattern`` matched against ``text`` (stripped, lower case), or a RecipeError
+        "malformed KIND recipe 'TEXT'; accepted: GRAMMAR HINT" (KIND: this backend's name)."""
+        m = pattern.match(text.strip().lower())
+        if not m:
+            raise RecipeError(f"malformed {kind or self.name} recipe '{text.strip()}'; accepted: {self.grammar}{hint}")
+        return m
+
     def owns(self, text: str) -> bool:
         """True when ``text`` starts with this backend's prefix (``name`` or ``name-``)."""
         t = text.strip().lower()

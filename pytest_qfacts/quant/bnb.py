@@ -58,11 +58,7 @@ class BnbBackend(QuantBackend):
     def parse(self, text: str) -> Recipe | None:
         if not self.owns(text):
             return None
-        t = text.strip().lower()
-        m = _RECIPE_RE.match(t)
-        if not m:
-            raise RecipeError(f"malformed bitsandbytes recipe '{text.strip()}'; accepted: {GRAMMAR} "
-                              f"(-dq: double quantization of the 4-bit scales)")
+        m = self.match_recipe(text, _RECIPE_RE, " (-dq: double quantization of the 4-bit scales)", kind="bitsandbytes")
         kind, dq = m.group(1), bool(m.group(2))
         if kind == "int8" and dq:
             raise RecipeError(f"bitsandbytes recipe '{text.strip()}': -dq (double quantization) applies to the "

@@ -35,7 +35,21 @@ _RECIPE_RE = re.compile(r"^gptq-w(\d+)g(\d+)$")
 INSTALL = 'pip install -c .ci/constraints.txt "pytest-qfacts[gptq]"  (gptqmodel==7.6.0 with a CPU torch)'
 
 
-class GPTQBackend(QuantBackend):
+class GPTQModelBackend(QuantBackend):
+    """What the GPTQModel backends (GPTQ, AWQ) share: their cache entry is GPTQModel's checkpoint folder."""
+
+    def save(self, result: QuantResult, directory, reference) -> bool:
+        from pytest_qfacts.quant.gptqmodel_io import save_checkpoint
+
+        return save_checkpoint(result, directory)
+
+    def load(self, reference, directory, recipe: Recipe, *, copy: bool = True):
+        from pytest_qfacts.quant.gptqmodel_io import load_checkpoint
+
+        return load_checkpoint(self, reference.model, directory, reference.device, copy_reference=copy)
+
+
+class GPTQBackend(GPTQModelBackend):
     name = "gptq"
     grammar = GRAMMAR
     library = "gptqmodel"
@@ -47,10 +61,7 @@ class GPTQBackend(QuantBackend):
     def parse(self, text: str) -> Recipe | None:
         if not self.owns(text):
             return None
-        t = text.strip().lower()
-        m = _RECIPE_RE.match(t)
-        if not m:
-            raise RecipeError(f"malformed gptq recipe '{text.strip()}'; accepted: {GRAMMAR}, e.g. gptq-w4g128")
+        m = self.match_recipe(text, _RECIPE_RE, ", e.g. gptq-w4g128")
         bits, group = int(m.group(1)), int(m.group(2))
         if bits not in BITS:
             raise RecipeError(f"gptq recipe '{text.strip()}': bits must be one of {', '.join(map(str, BITS))}, "
@@ -66,13 +77,3 @@ class GPTQBackend(QuantBackend):
 
         return quantize_with_gptqmodel(self, model, recipe, method="gptq", tokenizer=tokenizer,
                                        calibration=calibration, device=device)
-
-    def save(self, result: QuantResult, directory, reference) -> bool:
-        from pytest_qfacts.quant.gptqmodel_io import save_checkpoint
-
-        return save_checkpoint(result, directory)
-
-    def load(self, reference, directory, recipe: Recipe, *, copy: bool = True):
-        from pytest_qfacts.quant.gptqmodel_io import load_checkpoint
-
-        return load_checkpoint(self, reference.model, directory, reference.device, copy_reference=copy)

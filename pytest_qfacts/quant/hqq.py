@@ -54,10 +54,7 @@ class HQQBackend(QuantBackend):
     def parse(self, text: str) -> Recipe | None:
         if not self.owns(text):
             return None
-        t = text.strip().lower()
-        m = _RECIPE_RE.match(t)
-        if not m:
-            raise RecipeError(f"malformed hqq recipe '{text.strip()}'; accepted: {GRAMMAR}, e.g. hqq-w4g64")
+        m = self.match_recipe(text, _RECIPE_RE, ", e.g. hqq-w4g64")
         bits, group = int(m.group(1)), int(m.group(2))
         if bits not in BITS:
             raise RecipeError(f"hqq recipe '{text.strip()}': bits must be one of {', '.join(map(str, BITS))}, "

@@ -170,11 +170,7 @@ class RTNBackend(QuantBackend):
     def parse(self, text: str) -> Recipe | None:
         if not self.owns(text):
             return None
-        t = text.strip().lower()
-        m = _RECIPE_RE.match(t)
-        if not m:
-            raise RecipeError(f"malformed rtn recipe '{text.strip()}'; accepted: {GRAMMAR} "
-                              f"(bits 2..8, group size N >= 1, e.g. rtn-w4g128, rtn-w4g64-sym)")
+        m = self.match_recipe(text, _RECIPE_RE, " (bits 2..8, group size N >= 1, e.g. rtn-w4g128, rtn-w4g64-sym)")
         bits, group = int(m.group(1)), int(m.group(2))
         if not 2 <= bits <= 8:
             raise RecipeError(f"rtn recipe '{text.strip()}': bits must be 2..8, got {bits}; "

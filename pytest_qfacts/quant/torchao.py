@@ -50,10 +50,7 @@ class TorchAOBackend(QuantBackend):
     def parse(self, text: str) -> Recipe | None:
         if not self.owns(text):
             return None
-        t = text.strip().lower()
-        m = _RECIPE_RE.match(t)
-        if not m:
-            raise RecipeError(f"malformed torchao recipe '{text.strip()}'; accepted: {GRAMMAR}")
+        m = self.match_recipe(text, _RECIPE_RE)
         kind, group = m.group(1), m.group(2)
         if kind == "int8wo":
             if group is not None:
