@@ -29,8 +29,8 @@ def _validate(args) -> int:
 def _run(args) -> int:
     from pytest_qfacts.errors import QFactsUsageError
     from pytest_qfacts.models.device import check_device, check_dtype
-    from pytest_qfacts.report.json_report import write_report
-    from pytest_qfacts.report.terminal import format_table, summary_rows
+    from pytest_qfacts.report.json_report import write_report_dict
+    from pytest_qfacts.report.terminal import format_table, report_rows
     from pytest_qfacts.session import QFactsSession
     from pytest_qfacts.settings import Settings, parse_probes, parse_recipe_list
     from pytest_qfacts.suites import load_suite
@@ -53,22 +53,23 @@ def _run(args) -> int:
     except QFactsUsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for line in format_table(summary_rows(session.runs, {})):
+    report = session.report()  # built once: the summary rows and both files come from it
+    for line in format_table(report_rows(report["runs"])):
         print(line)
     if args.report:
-        write_report(args.report, session.runs)
+        write_report_dict(args.report, report)
         print(f"qfacts: JSON report written to {args.report}")
     if args.html:
         from pytest_qfacts.report.html import write_html
-        from pytest_qfacts.report.json_report import build_report
 
-        write_html(args.html, build_report(session.runs))
+        write_html(args.html, report)
         print(f"qfacts: HTML report written to {args.html}")
     session.close()
     return 0
 
 
 def _baseline(args) -> int:
+    import os
     import uuid
 
     from pytest_qfacts.errors import QFactsUsageError
@@ -90,7 +91,7 @@ def _baseline(args) -> int:
             if settings.tier == "smoke":
                 suite = suite.sample(settings.smoke_facts)
             ref = session.reference_result(suite, settings.probes)
-            size = ref.baseline_path and __import__("os").path.getsize(ref.baseline_path)
+            size = os.path.getsize(ref.baseline_path)
             print(f"baseline: {ref.baseline_path} ({len(ref.scores)} prompts, {size / 1e6:.2f} MB, "
                   f"probes {','.join(settings.probes) or 'none'})")
     except QFactsUsageError as err:

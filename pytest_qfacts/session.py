@@ -117,14 +117,12 @@ class QFactsSession:
 
     def _baselines_may_serve(self) -> bool:
         """Whether stored baselines of this model exist (then the reference may never be needed)."""
-        from pathlib import Path
-
-        from pytest_qfacts.store.baseline import _slug
+        from pytest_qfacts.store.baseline import model_folder
 
         s = self.settings
         if s.baseline == "off" or s.update_baseline:
             return False
-        folder = Path(s.baseline_dir) / _slug(self.spec.label)
+        folder = model_folder(s.baseline_dir, self.spec.label)
         return folder.is_dir() and any(folder.glob("*.safetensors"))
 
     def release_quantized(self, recipe: str | None = None) -> None:

@@ -4,20 +4,8 @@ from __future__ import annotations
 HEADER = ("model", "recipe", "suite", "facts", "ref top-1", "quant top-1", "drop", "lost", "gained", "McNemar p", "verdict", "gate")
 
 
-def summary_rows(runs, gates: dict) -> list[tuple[str, ...]]:
-    rows = []
-    for key, c in runs.items():
-        s = c.summary
-        outcome = gates.get(key)
-        gate = "-" if not outcome else ("PASS" if outcome["passed"] else f"FAIL ({outcome['failed']} of {outcome['checked']})")
-        rows.append((c.model, c.recipe, c.suite, str(s.n), f"{s.reference_top1:.1%}", f"{s.quantized_top1:.1%}",
-                     f"{s.drop * 100:+.1f} pt", str(s.lost), str(s.gained), f"{s.mcnemar_p:.3g}",
-                     c.extras.get("verdict", {}).get("mode", "-"), gate))
-    return rows
-
-
 def report_rows(runs: list[dict]) -> list[tuple[str, ...]]:
-    """The same rows from JSON report entries (what xdist workers send to the controller)."""
+    """One row per JSON report entry (this process's runs and those xdist workers sent to the controller)."""
     rows = []
     for r in runs:
         outcome = r.get("gate")

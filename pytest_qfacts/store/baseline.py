@@ -109,8 +109,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
 
 
+def model_folder(root: str | Path, model: str) -> Path:
+    """Where the baselines of ``model`` (its label) live under ``root``."""
+    return Path(root) / _slug(model)
+
+
 def baseline_path(root: str | Path, key: BaselineKey) -> Path:
-    return Path(root) / _slug(key.model) / f"{_slug(key.suite)}-{key.suite_hash[:12]}.safetensors"
+    return model_folder(root, key.model) / f"{_slug(key.suite)}-{key.suite_hash[:12]}.safetensors"
 
 
 def lock_for(path: Path):
