@@ -31,6 +31,7 @@ def tensor_bytes(t) -> int:
 def stored_bytes(model, extra: Callable[[object], Iterable] | None = None) -> int:
     """Bytes of every parameter and buffer of ``model``, plus ``extra(module)`` tensors."""
     seen: set[int] = set()
+    alive: list = []  # ``extra`` may build tensors on the fly: keep them, or a freed one's id is reused and skipped
     total = 0
 
     def add(t) -> None:
@@ -38,6 +39,7 @@ def stored_bytes(model, extra: Callable[[object], Iterable] | None = None) -> in
         if t is None or id(t) in seen:
             return
         seen.add(id(t))
+        alive.append(t)
         total += tensor_bytes(t)
 
     for p in model.parameters():
