@@ -2,8 +2,8 @@
 
 Same process, same model (SmolLM2-135M, CPU, float32), same facts, same length-sorted
 token batches. "bare" is ``model(input_ids, attention_mask, position_ids)`` per batch;
-"probed" is ``score_items`` under a ``Tracer`` with every probe, plus the logit lens
-computed from the recorded residuals. The sides run interleaved, best of ``--repeat``;
+"probed" is ``score_items`` under a ``Tracer`` with every in-pass probe (as ``measure`` runs
+it), plus the probes' post-forward steps (the logit lens on the default 32 facts). The sides run interleaved, best of ``--repeat``;
 peak memory is the largest RSS growth above the pre-run level (sampled every 5 ms).
 The last line prints the wall ratio probed/bare (target <= 1.25).
 
@@ -58,9 +58,10 @@ def main() -> None:
 
     import torch
 
+    from pytest_qfacts.probes import get_probe
     from pytest_qfacts.scoring.scorer import score_items
     from pytest_qfacts.settings import parse_probes
-    from pytest_qfacts.trace.lens import lens_gold_stats
+    from pytest_qfacts.trace.lens import DEFAULT_MAX_FACTS
     from pytest_qfacts.trace.tracer import Tracer
 
     model, tok, items, padded = load_facts(args.model, args.suite, args.limit, args.batch_size)
@@ -69,11 +70,12 @@ def main() -> None:
     def bare():
         bare_forward(model, padded)
 
-    def probed():
-        with Tracer(model, probes, len(items)) as tracer:
+    in_pass = [get_probe(name) for name in probes if get_probe(name).in_pass]
+
+    def probed():  # what measure() runs for the in-pass probes: hooks in the scoring forward, then the lens
+        with Tracer(model, in_pass, len(items), lens_facts=DEFAULT_MAX_FACTS) as tracer:
             scores = score_items(model, tok, items, batch_size=args.batch_size, observer=tracer)
-        if "lens" in probes:
-            lens_gold_stats(tracer.layout, tracer.trace.resid_last, scores.gold_first)
+            tracer.finish(scores)
 
     sides = {"bare": bare, "probed": probed}
     best = {k: float("inf") for k in sides}

@@ -1,4 +1,4 @@
-"""Every quantization recipe on one model and a few LRE suites, on CPU: the README's recipe table.
+"""Every quantization recipe on one model and a few LRE suites, on CPU: the recipe table of docs/recipes.md.
 
     python benchmarks/recipe_table.py [--model smollm2-135m] [--suites lre-a,lre-b] [--recipes r1,r2]
                                       [--calibration-samples 16] [--calibration-length 256] [--threads N]

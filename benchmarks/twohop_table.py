@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--recipes", default=",".join(RECIPES))
     parser.add_argument("--batch-size", type=int, default=64, help="prompts per forward (results do not depend on it)")
     args = parser.parse_args()
-    from pytest_qfacts.report.json_report import write_report
+    from pytest_qfacts.report.json_report import build_report, write_report_dict
     from pytest_qfacts.session import QFactsSession
     from pytest_qfacts.settings import Settings
     from pytest_qfacts.suites import load_suite
@@ -90,7 +90,7 @@ def main() -> None:
         with open(args.out, "w") as f:
             f.write(text + "\n")
     if args.report:
-        write_report(args.report, runs)
+        write_report_dict(args.report, build_report(runs))
 
 
 if __name__ == "__main__":

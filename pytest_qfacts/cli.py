@@ -8,6 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
+from pathlib import Path
+
+from pytest_qfacts.options import add_cli_arguments
+from pytest_qfacts.outputs import CLI_BASELINE_OPTIONS, CLI_OPTIONS, check_settings_outputs
+
+EXIT_GATE_FAILED = 1   # a gate failed (as pytest's exit code for failed tests)
+EXIT_USAGE = 2         # bad input: an option, a file, a suite
 
 
 def _validate(args) -> int:
@@ -22,37 +30,32 @@ def _validate(args) -> int:
             bad += 1
             print(f"error: {err}", file=sys.stderr)
             continue
-        print(f"ok: {name}: suite '{suite.name}', {len(suite.relations)} relations, {suite.n_facts} facts, {len(suite.items())} prompts")
+        print(f"ok: {name}: suite '{suite.name}', {len(suite.relations)} relations, {suite.n_facts} facts, "
+              f"{len(suite.items())} prompts")
     return 1 if bad else 0
 
 
 def _run(args) -> int:
     from pytest_qfacts.errors import QFactsUsageError
-    from pytest_qfacts.models.device import check_device, check_dtype
     from pytest_qfacts.report.json_report import write_report_dict
     from pytest_qfacts.report.terminal import format_table, report_rows
     from pytest_qfacts.session import QFactsSession
-    from pytest_qfacts.settings import Settings, parse_probes, parse_recipe_list
+    from pytest_qfacts.settings import settings_from_args
     from pytest_qfacts.suites import load_suite
 
     try:
-        if args.html:  # before any model loads: say how to install matplotlib
-            from pytest_qfacts.report.plots import require_matplotlib
-
-            require_matplotlib("--html")
-        settings = Settings(model=args.model, revision=args.revision, device=check_device(args.device),
-                            dtype=check_dtype(args.dtype), batch_size=args.batch_size, quiet=args.quiet,
-                            recipes=parse_recipe_list(args.quant, "--quant"),
-                            probes=parse_probes(args.probes, "--probes"), trust_remote_code=args.trust_remote_code)
+        settings = settings_from_args(args, root=Path.cwd())  # --html first says how to install matplotlib
+        check_settings_outputs(settings, options=CLI_OPTIONS)  # before any model loads
         suites = [load_suite(name) for name in args.suite.split(",") if name.strip()]
         session = QFactsSession(settings)
-        session.spec  # resolve the model name now, with a clear error
+        _ = session.spec  # resolve the model name now, with a clear error
+        failures = []
         for suite in suites:
             for recipe in settings.recipes:
-                session.compare(suite, recipe)
+                failures += _gate(session, suite, recipe)
     except QFactsUsageError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     report = session.report()  # built once: the summary rows and both files come from it
     for line in format_table(report_rows(report["runs"])):
         print(line)
@@ -65,7 +68,31 @@ def _run(args) -> int:
         write_html(args.html, report)
         print(f"qfacts: HTML report written to {args.html}")
     session.close()
-    return 0
+    for message in failures:
+        print(message, file=sys.stderr)
+    return EXIT_GATE_FAILED if failures else 0
+
+
+def _gate(session, suite, recipe) -> list[str]:
+    """Compare ``recipe`` on ``suite``, decide its gate (every relation), record the decision; the failure messages."""
+    from pytest_qfacts.gate import decide, defaults_from, describe_failure, rules
+
+    comparison = session.compare(suite, recipe)
+    decision = decide(comparison, rules(defaults_from(session.settings), suite.gate))
+    key = (session.settings.model, recipe, comparison.suite_hash)
+    session.gates[key] = decision.to_report()
+    return [describe_failure(comparison, [p for found in decision.problems.values() for p in found])] if decision.problems else []
+
+
+def _regate(args) -> int:
+    from pytest_qfacts.errors import QFactsUsageError
+    from pytest_qfacts.regate import regate
+
+    try:
+        return regate(args)
+    except QFactsUsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _baseline(args) -> int:
@@ -73,30 +100,26 @@ def _baseline(args) -> int:
     import uuid
 
     from pytest_qfacts.errors import QFactsUsageError
-    from pytest_qfacts.models.device import check_device, check_dtype
     from pytest_qfacts.session import QFactsSession
-    from pytest_qfacts.settings import Settings, parse_probes
+    from pytest_qfacts.settings import settings_from_args
     from pytest_qfacts.suites import load_suite
 
     try:
-        settings = Settings(model=args.model, revision=args.revision, device=check_device(args.device),
-                            dtype=check_dtype(args.dtype), batch_size=args.batch_size, quiet=args.quiet,
-                            probes=parse_probes(args.probes, "--probes"), trust_remote_code=args.trust_remote_code,
-                            lens_facts=args.lens_facts, tier=args.tier, smoke_facts=args.smoke_facts,
-                            baseline_dir=args.dir, update_baseline=True, run_id=uuid.uuid4().hex)
+        settings = replace(settings_from_args(args, root=Path.cwd()), update_baseline=True, run_id=uuid.uuid4().hex)
+        check_settings_outputs(settings, options=CLI_BASELINE_OPTIONS)  # before any model loads
         session = QFactsSession(settings)
-        session.spec
+        _ = session.spec  # resolve the model name now, with a clear error
         for name in [n.strip() for n in args.suite.split(",") if n.strip()]:
             suite = load_suite(name)
             if settings.tier == "smoke":
                 suite = suite.sample(settings.smoke_facts)
             ref = session.reference_result(suite, settings.probes)
             size = os.path.getsize(ref.baseline_path)
-            print(f"baseline: {ref.baseline_path} ({len(ref.scores)} prompts, {size / 1e6:.2f} MB, "
+            print(f"baseline: {ref.baseline_path} ({len(ref.run.scores)} prompts, {size / 1e6:.2f} MB, "
                   f"probes {','.join(settings.probes) or 'none'})")
     except QFactsUsageError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     session.close()
     return 0
 
@@ -108,34 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+")
     validate.set_defaults(func=_validate)
     run = sub.add_parser("run", help="compare a model with its quantized recipes on suites, as the plugin does")
-    run.add_argument("--model", required=True, help="alias, Hugging Face id, directory or .gguf file")
-    run.add_argument("--quant", required=True, help="comma-separated recipes, e.g. rtn-w8g64,rtn-w4g64")
-    run.add_argument("--suite", required=True, help="comma-separated built-in suites or suite files")
-    run.add_argument("--revision")
-    run.add_argument("--device", default="auto")
-    run.add_argument("--dtype", default="auto")
-    run.add_argument("--batch-size", type=int, default=16)
-    run.add_argument("--probes", default="default")
-    run.add_argument("--report", help="write the JSON report here")
-    run.add_argument("--html", help="write the self-contained HTML report (plots; needs matplotlib) here")
-    run.add_argument("--trust-remote-code", action="store_true")
-    run.add_argument("-q", "--quiet", action="store_true")
+    add_cli_arguments(run, "run")
     run.set_defaults(func=_run)
     base = sub.add_parser("baseline", help="store the reference model's numbers on suites, so gate runs need not load it")
-    base.add_argument("--model", required=True, help="alias, Hugging Face id, directory or .gguf file")
-    base.add_argument("--suite", required=True, help="comma-separated built-in suites or suite files")
-    base.add_argument("--dir", default=".qfacts/baselines", help="baseline folder (default: .qfacts/baselines)")
-    base.add_argument("--probes", default="default", help="probes to record: default, all, none, or NAME,NAME")
-    base.add_argument("--lens-facts", type=int, default=32)
-    base.add_argument("--tier", default="full", choices=("full", "smoke"))
-    base.add_argument("--smoke-facts", type=int, default=10)
-    base.add_argument("--revision")
-    base.add_argument("--device", default="auto")
-    base.add_argument("--dtype", default="auto")
-    base.add_argument("--batch-size", type=int, default=16)
-    base.add_argument("--trust-remote-code", action="store_true")
-    base.add_argument("-q", "--quiet", action="store_true")
+    add_cli_arguments(base, "baseline")
     base.set_defaults(func=_baseline)
+    gate = sub.add_parser("gate", help="re-apply the gates to stored run records (--qfacts-save-runs) or a JSON report, "
+                                       "with no model loaded")
+    gate.add_argument("source", metavar="RUNS_DIR_OR_REPORT", help="a folder of run records or a qfacts JSON report")
+    add_cli_arguments(gate, "gate")
+    gate.add_argument("--report", help="write the re-decided JSON report here")
+    gate.set_defaults(func=_regate)
     return parser
 
 

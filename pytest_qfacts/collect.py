@@ -10,9 +10,23 @@ import pytest
 
 from pytest_qfacts.errors import QFactsUsageError, SuiteError
 
+SESSION_KEY = pytest.StashKey["object"]()   # the run's QFactsSession, set by the plugin at configure
+
 
 class QFactsGateFailed(AssertionError):
     """A collected suite's gate did not hold (the message is the whole report)."""
+
+
+def get_session(config):
+    return config.stash[SESSION_KEY]
+
+
+def unavailable_backend(qsession, err) -> None:
+    """A recipe whose library is missing (``BackendUnavailable``): skip with the reason and the
+    install command, or fail under ``--qfacts-strict``."""
+    if qsession.settings.strict:
+        pytest.fail(f"qfacts (--qfacts-strict): {err}", pytrace=False)
+    pytest.skip(f"qfacts: {err}")
 
 
 def suite_items(parent, suite, session):
@@ -25,7 +39,6 @@ def suite_items(parent, suite, session):
 
 class QFactsYamlFile(pytest.File):
     def collect(self):
-        from pytest_qfacts.plugin import get_session
         from pytest_qfacts.suites.yaml_loader import load_suite_file
 
         try:
@@ -43,7 +56,6 @@ class QFactsSuiteCollector(pytest.Collector):
         self.suite = suite
 
     def collect(self):
-        from pytest_qfacts.plugin import get_session
 
         yield from suite_items(self, self.suite, get_session(self.config))
 
@@ -52,30 +64,23 @@ class QFactsGateItem(pytest.Item):
     def __init__(self, *, suite, relation: str, recipe: str | None, **kwargs):
         super().__init__(**kwargs)
         self.suite, self.relation, self.recipe = suite, relation, recipe
-        self._use_item_location = True  # skips and failures point at the suite, not at this module
         self.add_marker("qfacts")
 
     def runtest(self) -> None:
-        from pytest_qfacts.assertions import describe_failure, recall_gate_problems
-        from pytest_qfacts.plugin import get_session
-
         session = get_session(self.config)
         reason = session.missing_model_reason()
         if reason:
             pytest.skip(reason)
         if self.recipe is None:
             pytest.skip("qfacts: no quantization recipe configured (pass --qfacts-quant=RECIPE[,RECIPE])")
+        from pytest_qfacts.gate import defaults_from, describe_failure, problems_for, rules
         from pytest_qfacts.quant import BackendUnavailable
 
         try:
             result = session.compare(self.suite, self.recipe)
         except BackendUnavailable as err:
-            from pytest_qfacts.plugin import unavailable_backend
-
             unavailable_backend(session, err)
-        gate = {"max_drop": session.settings.max_drop, **self.suite.gate}
-        problems = recall_gate_problems(result, max_drop=gate.get("max_drop"), relative=bool(gate.get("relative", False)),
-                                        min_accuracy=gate.get("min_accuracy"), relation=self.relation)
+        problems = problems_for(result, rules(defaults_from(session.settings), self.suite.gate), self.relation)
         row = result.relation(self.relation)
         self.user_properties += [("qfacts_reference_top1", row.reference_top1), ("qfacts_quantized_top1", row.quantized_top1),
                                  ("qfacts_lost", row.lost)]

@@ -35,3 +35,14 @@ class RecipeError(QFactsUsageError):
 
 class ModelNotFoundError(QFactsUsageError):
     """A model alias, id or path that cannot be resolved or loaded."""
+
+
+class ModelLoadError(QFactsUsageError):
+    """A model that was found but cannot be loaded: a corrupt file, a folder without weights, a broken config."""
+
+
+def describe_exception(err: BaseException) -> str:
+    """``"TypeName: first line of the message"`` (``"TypeName"`` alone for an empty message): how a
+    library's exception is quoted inside a one-paragraph error, without its traceback."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__

@@ -29,9 +29,10 @@ class ModelPair:
         try:
             return self.session.compare(suite, self.recipe, probes)
         except QFactsUsageError as err:  # a refused baseline, a bad probe name...: the message, not a traceback
-            import pytest
+            problem = str(err)
+        import pytest
 
-            pytest.fail(str(err), pytrace=False)
+        pytest.fail(problem, pytrace=False)  # outside the except block: no chained traceback
 
     def __repr__(self) -> str:
         return f"ModelPair({self.session.spec.label!r}, {self.recipe!r})"

@@ -8,27 +8,19 @@ import fnmatch
 
 import pytest
 
+from pytest_qfacts.collect import SESSION_KEY as _SESSION
+from pytest_qfacts.collect import get_session, unavailable_backend
 from pytest_qfacts.errors import QFactsUsageError
-from pytest_qfacts.settings import FLAGS, OPTIONS
-
-_SESSION = pytest.StashKey["object"]()
 
 
 def pytest_addoption(parser):
-    group = parser.getgroup("qfacts", "pytest-qfacts: factual recall of quantized models")
-    for name, help_text, default, ini_type in OPTIONS:
-        dest = "qfacts_" + name.replace("-", "_")
-        group.addoption(f"--qfacts-{name}", dest=dest, default=None, help=f"{help_text} (ini: {dest})")
-        parser.addini(dest, help_text, type=ini_type, default=default)
-    for name, help_text in FLAGS:
-        dest = "qfacts_" + name.replace("-", "_")
-        group.addoption(f"--qfacts-{name}", dest=dest, action="store_true", default=False, help=f"{help_text} (ini: {dest})")
-        parser.addini(dest, help_text, type="bool", default=False)
-    parser.addini("qfacts_aliases", "extra model aliases, one 'name = target' per line", type="linelist", default=[])
-    parser.addini("qfacts_yaml_pattern", "file name pattern of collected YAML fact suites", default="*.qfacts.yaml")
+    from pytest_qfacts.options import add_pytest_options
+
+    add_pytest_options(parser)
 
 
 def pytest_configure(config):
+    from pytest_qfacts.outputs import check_settings_outputs, pytest_inputs
     from pytest_qfacts.progress import Progress
     from pytest_qfacts.session import QFactsSession
     from pytest_qfacts.settings import read_settings
@@ -36,9 +28,10 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "qfacts: a factual-recall gate of pytest-qfacts")
     try:
         settings = read_settings(config)
+        check_settings_outputs(settings, pytest_inputs(config))  # before any model loads
         session = QFactsSession(settings, Progress(config, quiet=settings.quiet))
         if settings.model:
-            session.spec  # resolve now: an unknown alias is a usage error, before any test runs
+            _ = session.spec  # resolve now: an unknown alias is a usage error, before any test runs
         session.cli_suites = _load_cli_suites(settings.suites)
         if settings.strict:  # a library known to be missing is a usage error up front
             from pytest_qfacts.quant import check_available
@@ -63,10 +56,6 @@ def _load_cli_suites(names):
     from pytest_qfacts.suites import load_suite
 
     return [load_suite(name) for name in names]
-
-
-def get_session(config):
-    return config.stash[_SESSION]
 
 
 def pytest_unconfigure(config):
@@ -139,7 +128,8 @@ def pytest_generate_tests(metafunc):
     if settings.recipes:
         params = settings.recipes
     else:
-        params = [pytest.param(None, marks=pytest.mark.skip(reason="qfacts: no quantization recipe configured (pass --qfacts-quant=RECIPE[,RECIPE])"))]
+        skip = pytest.mark.skip(reason="qfacts: no quantization recipe configured (pass --qfacts-quant=RECIPE[,RECIPE])")
+        params = [pytest.param(None, marks=skip)]
     metafunc.parametrize("qfacts_recipe", params, indirect=True, scope="session", ids=lambda r: r or "no-recipe")
 
 
@@ -156,19 +146,15 @@ def _need_model(qsession):
         pytest.skip(reason)
 
 
-def unavailable_backend(qsession, err) -> None:
-    """A recipe whose library is missing (``BackendUnavailable``): skip with the reason and the
-    install command, or fail under ``--qfacts-strict``."""
-    if qsession.settings.strict:
-        pytest.fail(f"qfacts (--qfacts-strict): {err}", pytrace=False)
-    pytest.skip(f"qfacts: {err}")
-
-
 @pytest.fixture(scope="session")
 def qfacts_reference(qfacts_session):
     """The full-precision model (a ``LoadedModel``: .model, .tokenizer, .device, .dtype), loaded once per run."""
     _need_model(qfacts_session)
-    return qfacts_session.reference()
+    try:
+        return qfacts_session.reference()
+    except QFactsUsageError as err:
+        problem = str(err)
+    pytest.fail(f"qfacts: {problem}", pytrace=False)  # outside the except block: no chained traceback
 
 
 @pytest.fixture(scope="session")
@@ -183,10 +169,15 @@ def qfacts_quantized(qfacts_session, qfacts_recipe):
     _need_model(qfacts_session)
     from pytest_qfacts.quant import BackendUnavailable
 
+    problem = None
     try:
         loaded, _ = qfacts_session.quantized(qfacts_recipe)
     except BackendUnavailable as err:
         unavailable_backend(qfacts_session, err)
+    except QFactsUsageError as err:  # a recipe that cannot apply to this model, a device that is not there...
+        problem = str(err)
+    if problem is not None:  # outside the except block: one paragraph, no chained traceback
+        pytest.fail(f"qfacts: {problem}", pytrace=False)
     yield loaded
     qfacts_session.release_quantized(qfacts_recipe)
 
@@ -239,7 +230,7 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"qfacts: HTML report written to {qsession.settings.html}")
 
 
-def pytest_sessionfinish(session):
+def pytest_sessionfinish(session, exitstatus):
     from pytest_qfacts.xdist_support import is_worker, send_to_controller
 
     qsession = session.config.stash.get(_SESSION, None)
@@ -251,6 +242,12 @@ def pytest_sessionfinish(session):
     settings = qsession.settings
     if settings.report or settings.html:
         report = qsession.report()  # built once, for both files
+        if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
+            # an interrupted run writes what it measured, marked so that nothing trusts it as a whole run
+            report["complete"] = False
+            how = "interrupted" if exitstatus == pytest.ExitCode.INTERRUPTED else "stopped by an internal error"
+            report["incomplete_reason"] = (f"the test run was {how} "
+                                           f"after {len(report['runs'])} run(s); rerun it for a complete report")
         if settings.report:
             from pytest_qfacts.report.json_report import write_report_dict
 

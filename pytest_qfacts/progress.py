@@ -43,7 +43,6 @@ class Progress:
             return
         from tqdm import tqdm
 
-        with self._uncaptured():
-            with tqdm(total=total, desc=f"qfacts: {desc}", unit="fact", file=sys.stderr, leave=False,
-                      mininterval=0.5 if sys.stderr.isatty() else 5.0) as bar:
-                yield bar.update
+        with self._uncaptured(), tqdm(total=total, desc=f"qfacts: {desc}", unit="fact", file=sys.stderr, leave=False,
+                                      mininterval=0.5 if sys.stderr.isatty() else 5.0) as bar:
+            yield bar.update

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pytest_qfacts.metrics.recall import mcnemar_exact
-from pytest_qfacts.scoring.results import FactScores
+from pytest_qfacts.record.scores import FactScores
 from pytest_qfacts.suites.schema import FactItem
 
 
@@ -61,7 +61,14 @@ class LostFact:
 
 @dataclass
 class Comparison:
-    """Reference vs quantized on one suite. ``extras`` holds what probes add (layers, verdict...)."""
+    """Reference vs quantized on one suite: recall rows, plus typed blocks from the probes.
+
+    ``layers``: per-layer entries of every probe (``layers.*`` in the report); ``blocks``: each
+    probe's own block by probe name (``lens``, ``neurons``, ``patching``, plug-in probes);
+    ``verdict``: the failure mode and its evidence (when an in-pass probe ran); ``subsets``,
+    ``paraphrase``, ``twohop``: recall blocks; ``context``: where the reference came from
+    (``baseline``), the probes asked for and the tier.
+    """
 
     model: str
     recipe: str
@@ -74,7 +81,35 @@ class Comparison:
     relations: list[RelationRow]
     reference_source: str = "model"
     quant_info: dict = field(default_factory=dict)
-    extras: dict = field(default_factory=dict)
+    layers: dict = field(default_factory=dict)
+    blocks: dict = field(default_factory=dict)
+    verdict: dict | None = None
+    subsets: dict | None = None
+    paraphrase: dict | None = None
+    twohop: dict | None = None
+    context: dict = field(default_factory=dict)
+
+    def block(self, name: str) -> dict | None:
+        """A report block by name (``lens``, ``neurons``, ``patching``, ``verdict``, ``twohop``, ...), or None."""
+        if name in ("verdict", "subsets", "paraphrase", "twohop"):
+            return getattr(self, name)
+        if name == "layers":
+            return self.layers or None
+        return self.blocks.get(name)
+
+    @property
+    def extras(self) -> dict:
+        """Every block as the report's run entry holds it (a read-only view, keyed by report key)."""
+        out = dict(self.context)
+        out.update(self.blocks)
+        if self.verdict is not None:
+            out["verdict"] = self.verdict
+        if self.layers or self.verdict is not None:
+            out["layers"] = self.layers
+        for name in ("subsets", "paraphrase", "twohop"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
 
     def relation(self, name: str) -> RelationRow:
         for row in self.relations:
@@ -102,7 +137,7 @@ class Comparison:
         return subset_suite(self, name)
 
     def to_report(self) -> dict:
-        """The run's entry in the JSON report (keys are stable; later issues add keys)."""
+        """The run's entry in the JSON report (docs/report-schema.json)."""
         s = self.summary
         facts = [
             {"relation": it.relation, "subject": it.subject, "object": it.object, "prompt": it.prompt,
@@ -142,9 +177,11 @@ def _row(name: str, ref: FactScores, quant: FactScores, mask: np.ndarray) -> Rel
 
 
 def compare_scores(items: list[FactItem], reference: FactScores, quantized: FactScores, *, model: str, recipe: str,
-                   suite: str, suite_hash: str = "", reference_source: str = "model", quant_info: dict | None = None) -> Comparison:
+                   suite: str, suite_hash: str = "", reference_source: str = "model",
+                   quant_info: dict | None = None) -> Comparison:
     if len(reference) != len(items) or len(quantized) != len(items):
-        raise ValueError(f"scores do not match the suite: {len(items)} items, {len(reference)} reference, {len(quantized)} quantized")
+        raise ValueError(f"scores do not match the suite: {len(items)} items, {len(reference)} reference, "
+                         f"{len(quantized)} quantized")
     names = list(dict.fromkeys(item.relation for item in items))
     relation_of = np.array([item.relation for item in items], dtype=object)
     rows = [_row(name, reference, quantized, relation_of == name) for name in names]

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-__all__ = ["gate_sign_flip_rate", "topk_count", "topk_jaccard", "output_cosine"]
+__all__ = ["gate_sign_flip_rate", "topk_count", "topk_jaccard", "index_set_jaccard", "output_cosine"]
 
 
 def _pairs(ref, quant, name: str):
@@ -88,11 +88,24 @@ def topk_jaccard(act_ref, act_quant, *, fraction: float = 0.01, per_fact: bool =
             continue
         ir = np.argpartition(-np.abs(r), k - 1, axis=1)[:, :k]
         iq = np.argpartition(-np.abs(q), k - 1, axis=1)[:, :k]
-        mask = np.zeros((N, D), dtype=bool)
-        np.put_along_axis(mask, ir, True, axis=1)
-        inter = np.take_along_axis(mask, iq, axis=1).sum(axis=1)
-        vals.append(inter / (2 * k - inter))
+        vals.append(index_set_jaccard(ir, iq))
     return _finish(vals, per_fact)
+
+
+def index_set_jaccard(idx_ref, idx_quant) -> np.ndarray:
+    """Jaccard index of two index sets per row: ``[..., k]`` x2 -> ``[...]``.
+
+    Each row holds ``k`` distinct indices (e.g. the top-1% neurons);
+    ``J = i / (2k - i)`` with ``i = |A & B|``, counted as the equal neighbours of the
+    sorted concatenation (each set has no repeats). Unitless, in [0, 1].
+    """
+    a, b = np.asarray(idx_ref), np.asarray(idx_quant)
+    if a.shape != b.shape:
+        raise ValueError(f"index sets must have the same shape, got {a.shape} and {b.shape}")
+    k = a.shape[-1]
+    both = np.sort(np.concatenate([a, b], axis=-1), axis=-1)
+    inter = np.count_nonzero(both[..., 1:] == both[..., :-1], axis=-1)
+    return inter / (2 * k - inter)
 
 
 def output_cosine(out_ref, out_quant, *, per_fact: bool = False) -> np.ndarray:

@@ -2,12 +2,9 @@
 
 Follows paper 003, section 3.3 (layer-wise knowledge probing; nostalgebraist's
 logit lens). Each layer's residual stream ``h_l`` is decoded through the model's
-unembedding, ``logits_l = W_U h_l (+ b)``. The caller applies the model's final
-norm to ``h_l`` first (this module needs no callable), so the last layer's
-logits equal the model's own output logits.
-
-Pure numpy. Large vocabularies (V ~ 50k-150k) are handled by decoding the
-``L * N`` rows in chunks so that at most ``chunk_bytes`` of logits exist at once.
+final norm and unembedding, ``logits_l = W_U norm(h_l) (+ b)``, by ``trace/lens.py``
+(the model's own modules, in chunks of rows); this module turns those logits into
+the gold token's probability and rank, and summarises ranks per layer. Pure numpy.
 """
 from __future__ import annotations
 
@@ -18,14 +15,12 @@ import numpy as np
 __all__ = [
     "LensStats",
     "gold_stats_from_logits",
-    "logit_lens_gold",
     "median_rank_per_layer",
     "first_layer_in_topk",
     "lens_signal_fraction",
     "lens_signal_ratio",
 ]
 
-DEFAULT_CHUNK_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -85,52 +80,6 @@ def gold_stats_from_logits(logits: np.ndarray, gold: np.ndarray, *,
         raise ValueError(f"gold must have shape [{N}], got {g.shape}")
     dt = np.result_type(z.dtype, np.float32)
     prob, rank, logit = _rows_stats(z.reshape(L * N, V).astype(dt, copy=False), np.tile(g, L), softcap)
-    return LensStats(prob.reshape(L, N), rank.reshape(L, N), logit.reshape(L, N))
-
-
-def logit_lens_gold(hidden: np.ndarray, unembed: np.ndarray, gold: np.ndarray, *,
-                    bias: np.ndarray | None = None, softcap: float | None = None,
-                    chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> LensStats:
-    """Logit lens on hidden states: gold-token probability and rank per layer.
-
-    ``hidden [L, N, H]``: residual stream of each layer at the probed position,
-    already passed through the model's final norm by the caller.
-    ``unembed [V, H]``: unembedding (lm_head) matrix; ``bias [V]`` optional.
-    ``gold [N]``: gold token id per fact.
-
-    ``z_l = unembed @ hidden[l, n] (+ bias)``; ``p = softmax(z)_gold``;
-    ``rank = 1 + #{v: z_v > z_gold}`` (1-based, best = 1, ties favour gold).
-    Computation is float32 (float64 if the inputs are float64); rows are
-    decoded ``max(1, chunk_bytes // (V * itemsize))`` at a time, so peak extra
-    memory is about ``chunk_bytes`` plus one float32 copy of ``unembed`` when it
-    is not float32 already (the per-chunk temporaries are about 3 x
-    ``chunk_bytes``). Returns ``LensStats`` with ``[L, N]`` arrays.
-    """
-    h = np.asarray(hidden)
-    if h.ndim != 3:
-        raise ValueError(f"hidden must be [L, N, H], got shape {h.shape}")
-    W = np.asarray(unembed)
-    if W.ndim != 2 or W.shape[1] != h.shape[2]:
-        raise ValueError(f"unembed must be [V, H={h.shape[2]}], got shape {W.shape}")
-    L, N, H = h.shape
-    V = W.shape[0]
-    g = _check_gold(gold, V)
-    if g.shape != (N,):
-        raise ValueError(f"gold must have shape [{N}], got {g.shape}")
-    dt = np.result_type(h.dtype, W.dtype, np.float32)
-    Wt = W.astype(dt, copy=False).T  # [H, V] view
-    b = None if bias is None else np.asarray(bias).astype(dt, copy=False).reshape(1, V)
-    rows = h.reshape(L * N, H)
-    gold_rows = np.tile(g, L)
-    step = max(1, int(chunk_bytes) // (V * np.dtype(dt).itemsize))
-    prob = np.empty(L * N, dtype=dt)
-    rank = np.empty(L * N, dtype=np.int64)
-    logit = np.empty(L * N, dtype=dt)
-    for s in range(0, L * N, step):
-        z = rows[s:s + step].astype(dt, copy=False) @ Wt
-        if b is not None:
-            z += b
-        prob[s:s + step], rank[s:s + step], logit[s:s + step] = _rows_stats(z, gold_rows[s:s + step], softcap)
     return LensStats(prob.reshape(L, N), rank.reshape(L, N), logit.reshape(L, N))
 
 

@@ -50,17 +50,20 @@ def down_proj_dot_gold(down_proj, u_gold, final_norm_weight=None) -> np.ndarray:
     ``down_proj``: ``[L, H, D]`` or a sequence of L ``[H, D]`` matrices (torch
     ``nn.Linear(D, H).weight`` layout). ``u_gold [N, H]``: unembedding rows of
     the gold tokens. ``final_norm_weight [H]``: if given, ``u_eff = g * u_gold``
-    (folds the final RMSNorm/LayerNorm gain into the readout). Float64.
+    (folds the final RMSNorm/LayerNorm gain into the readout). Computed in the
+    inputs' precision, at least float32 (float64 when ``u_gold`` is float64).
     """
-    u = np.asarray(u_gold, dtype=np.float64)
+    u = np.asarray(u_gold)
+    dt = np.result_type(u.dtype, np.float32)
+    u = u.astype(dt, copy=False)
     if u.ndim != 2:
         raise ValueError(f"u_gold must be [N, H], got shape {u.shape}")
     if final_norm_weight is not None:
-        u = u * np.asarray(final_norm_weight, dtype=np.float64)[None, :]
+        u = u * np.asarray(final_norm_weight, dtype=dt)[None, :]
     mats = [down_proj[i] for i in range(len(down_proj))]
     out = []
     for i, W in enumerate(mats):
-        W = np.asarray(W, dtype=np.float64)
+        W = np.asarray(W).astype(dt, copy=False)
         if W.ndim != 2 or W.shape[0] != u.shape[1]:
             raise ValueError(f"down_proj[{i}] must be [H={u.shape[1]}, D], got shape {W.shape}")
         out.append(u @ W)  # [N, D]

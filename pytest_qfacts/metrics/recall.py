@@ -43,6 +43,7 @@ def gold_rank(logits: np.ndarray, token_ids: Sequence[int]) -> int:
         g = logits[t]
         r = logits.shape[0] if np.isnan(g) else 1 + int(np.count_nonzero(logits > g))
         best = r if best is None else min(best, r)
+    assert best is not None  # ids is not empty (checked above)
     return best
 
 

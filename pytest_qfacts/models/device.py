@@ -13,17 +13,17 @@ DEVICE_CHOICES = "auto, cpu, cuda, cuda:N"
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 
 
-def check_device(text: str) -> str:
-    """Validate the spelling only (no torch import)."""
+def check_device(text: str, option: str = "--qfacts-device") -> str:
+    """Validate the spelling only (no torch import); an error names ``option``."""
     if text in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", text):
         return text
-    raise QFactsUsageError(f"--qfacts-device: '{text}' is not a device; accepted: {DEVICE_CHOICES}")
+    raise QFactsUsageError(f"{option}: '{text}' is not a device; accepted: {DEVICE_CHOICES}")
 
 
-def check_dtype(text: str) -> str:
+def check_dtype(text: str, option: str = "--qfacts-dtype") -> str:
     if text in DTYPE_CHOICES:
         return text
-    raise QFactsUsageError(f"--qfacts-dtype: '{text}' is not a dtype; accepted: {', '.join(DTYPE_CHOICES)}")
+    raise QFactsUsageError(f"{option}: '{text}' is not a dtype; accepted: {', '.join(DTYPE_CHOICES)}")
 
 
 def resolve_device(text: str) -> str:

@@ -67,8 +67,8 @@ def smollm2_gguf_path() -> Path:
 
 
 def tiny_facts_dir() -> Path:
-    """The ``tiny-facts`` fixture model shipped inside the package."""
-    return Path(__file__).resolve().parents[1] / "fixtures" / "tiny_facts"
+    """The ``tiny-facts`` model shipped inside the package (its training code: tools/tiny_facts/)."""
+    return Path(__file__).resolve().parent / "tiny_facts"
 
 
 def parse_alias_lines(lines: list[str], source: str = "qfacts_aliases") -> dict[str, str]:
@@ -80,7 +80,8 @@ def parse_alias_lines(lines: list[str], source: str = "qfacts_aliases") -> dict[
             continue
         name, sep, target = line.partition("=")
         if not sep or not name.strip() or not target.strip():
-            raise ModelNotFoundError(f"{source} line {number}: {raw!r} is not 'name = target' (target: an HF id, a directory or a .gguf file)")
+            raise ModelNotFoundError(f"{source} line {number}: {raw!r} is not 'name = target' "
+                                     "(target: an HF id, a directory or a .gguf file)")
         out[name.strip()] = target.strip()
     return out
 
@@ -108,7 +109,8 @@ def resolve_model(name: str, extra_aliases: dict[str, str] | None = None, _seen:
         return ModelSpec(name, "gguf", str(path.resolve()))
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ModelNotFoundError(f"--qfacts-model: directory {name} has no config.json (expected a Hugging Face model directory)")
+            raise ModelNotFoundError(f"--qfacts-model: directory {name} has no config.json "
+                                     "(expected a Hugging Face model directory)")
         return ModelSpec(name, "dir", str(path.resolve()))
     if name.count("/") == 1 and not name.startswith((".", "/")):
         return ModelSpec(name, "hub", name)

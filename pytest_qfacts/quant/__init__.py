@@ -2,8 +2,11 @@
 
 A recipe is a short string (``rtn-w4g64-sym``) that exactly one backend
 recognises. Adding a backend = one file defining a ``QuantBackend`` subclass
-plus one line in ``BACKENDS`` below. Nothing here imports torch or any
-quantization library at import time.
+plus one line in ``BUILTIN_BACKENDS`` below, or, from another package, an entry
+point in the group ``pytest_qfacts.backends`` naming the subclass (or an
+instance): ``[project.entry-points."pytest_qfacts.backends"] mine =
+"my_pkg.backend:MyBackend"``. Nothing here imports torch or any quantization
+library at import time.
 """
 from __future__ import annotations
 
@@ -25,7 +28,9 @@ __all__ = ["BACKENDS", "BackendUnavailable", "QuantBackend", "QuantResult", "Rec
            "check_available", "describe_backends", "packed_weight_bytes", "parse_recipe", "quantize",
            "split_recipes"]
 
-BACKENDS: list[QuantBackend] = [
+ENTRY_POINT_GROUP = "pytest_qfacts.backends"
+
+BUILTIN_BACKENDS: list[QuantBackend] = [
     RTNBackend(),
     BnbBackend(),
     GPTQBackend(),
@@ -35,6 +40,25 @@ BACKENDS: list[QuantBackend] = [
     QuantoBackend(),
     CheckpointBackend(),
 ]
+
+
+def _plugin_backends() -> list[QuantBackend]:
+    """Backends of other packages (entry-point group ``pytest_qfacts.backends``), by entry-point name."""
+    from importlib.metadata import entry_points
+
+    found = []
+    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        loaded = entry.load()
+        backend = loaded() if isinstance(loaded, type) else loaded
+        if not isinstance(backend, QuantBackend):
+            raise RecipeError(f"entry point '{entry.name}' of group {ENTRY_POINT_GROUP} ({entry.value}) is not a "
+                              "QuantBackend subclass or instance")
+        found.append(backend)
+    return found
+
+
+#: every backend, built-ins first; the first that recognises a recipe takes it
+BACKENDS: list[QuantBackend] = [*BUILTIN_BACKENDS, *_plugin_backends()]
 
 
 def describe_backends() -> str:

@@ -56,7 +56,7 @@ class AWQBackend(GPTQModelBackend):
 
     def quantize(self, model, recipe: Recipe, *, tokenizer=None, calibration=None, device=None) -> QuantResult:
         from pytest_qfacts.quant.gptqmodel_io import quantize_with_gptqmodel
-        from pytest_qfacts.quant.libs import target_linears
+        from pytest_qfacts.quant.library_support import target_linears
 
         target_linears(model, recipe.text, recipe.group_size)  # the group-size rule, before any work
         return quantize_with_gptqmodel(self, model, recipe, method="awq", tokenizer=tokenizer,

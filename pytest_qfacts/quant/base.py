@@ -86,7 +86,7 @@ class QuantResult:
 
     def summary(self) -> dict:
         """JSON-ready description without the model."""
-        out = {
+        out: dict[str, Any] = {
             "recipe": self.recipe.text, "backend": self.recipe.backend,
             "library": self.library, "library_version": self.library_version,
             "bits": self.bits, "group_size": self.group_size,
@@ -110,7 +110,7 @@ class QuantBackend(ABC):
     reference itself, read-only, instead of a copy.
     ``needs_calibration``: ``quantize`` reads calibration text (GPTQ, AWQ); its digest
     is then part of the quantized-model cache key.
-    ``save``/``load``: how the quantized-model cache (``store/quant_cache.py``) stores
+    ``save``/``load``: how the quantized-model cache (``quant/cache.py``) stores
     this backend's models; the default stores the state-dict tensors that changed.
     """
 
@@ -146,16 +146,16 @@ class QuantBackend(ABC):
 
         Default: the state-dict tensors that differ from the ``reference`` (a ``LoadedModel``),
         as safetensors; False (nothing cached) when the quantized model's tensors do not have
-        the reference's names, shapes and dtypes. See ``store/quant_cache.py``.
+        the reference's names, shapes and dtypes. See ``quant/cache.py``.
         """
-        from pytest_qfacts.store.quant_cache import save_changed_tensors
+        from pytest_qfacts.quant.cache import save_changed_tensors
 
         return save_changed_tensors(result.model, reference.model, directory)
 
     def load(self, reference, directory, recipe: Recipe, *, copy: bool = True):
         """The model ``save`` stored in ``directory``: by default a copy of ``reference.model``
         (the model itself when ``copy`` is False) with the stored tensors loaded into it."""
-        from pytest_qfacts.store.quant_cache import load_changed_tensors
+        from pytest_qfacts.quant.cache import load_changed_tensors
 
         return load_changed_tensors(reference.model, directory, copy=copy)
 

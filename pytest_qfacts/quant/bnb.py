@@ -37,8 +37,14 @@ import time
 from pytest_qfacts.errors import RecipeError
 from pytest_qfacts.quant.base import QuantBackend, QuantResult, Recipe
 from pytest_qfacts.quant.footprint import stored_bytes
-from pytest_qfacts.quant.libs import (compute_dtype, drop_log_records, import_library, library_version, set_module,
-                                      target_linears)
+from pytest_qfacts.quant.library_support import (
+    compute_dtype,
+    drop_log_records,
+    import_library,
+    library_version,
+    set_module,
+    target_linears,
+)
 
 GRAMMAR = "bnb-int8 | bnb-nf4[-dq] | bnb-fp4[-dq]"
 _RECIPE_RE = re.compile(r"^bnb-(int8|nf4|fp4)(-dq)?$")

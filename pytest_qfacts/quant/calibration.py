@@ -54,12 +54,13 @@ def default_path() -> Path:
     return Path(str(files("pytest_qfacts.quant") / "data" / "calibration.txt"))
 
 
-def read_documents(path: str | Path | None, max_chars: int | None = None) -> tuple[list[str], str]:
+def read_documents(path: str | Path | None, max_chars: int | None = None,
+                   option: str = "--qfacts-calibration") -> tuple[list[str], str]:
     """(documents, label) from ``path`` (None: the shipped default), at most about ``max_chars`` characters."""
     source = Path(path).expanduser() if path else default_path()
     label = str(source) if path else "built-in calibration.txt"
     if not source.is_file():
-        raise CalibrationError(f"--qfacts-calibration: '{source}' is not a file; give a plain-text file "
+        raise CalibrationError(f"{option}: '{source}' is not a file; give a plain-text file "
                                f"or a .jsonl file with one {{\"text\": ...}} object per line")
     try:
         if source.suffix.lower() == ".jsonl":
@@ -113,7 +114,7 @@ class Calibration:
     _prepared: dict = field(default_factory=dict, repr=False)
     _checked: set = field(default_factory=set, repr=False)
 
-    def prepare(self, tokenizer, max_length: int | None = None) -> "CalibrationSet":
+    def prepare(self, tokenizer, max_length: int | None = None) -> CalibrationSet:
         length = min(self.length, max_length) if max_length else self.length
         key = (id(tokenizer), length)
         if key not in self._prepared:
@@ -163,7 +164,7 @@ def token_windows(documents: list[str], tokenizer, samples: int, length: int, la
     """Cut the joined documents into ``samples`` windows of ``length`` tokens (see the module docstring)."""
     text = "\n\n".join(documents)
     ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
-    rows = []
+    rows: list[tuple[int, ...]] = []
     for start in range(0, len(ids), length):
         window = ids[start:start + length]
         if len(window) < min(MIN_TOKENS, length) or len(rows) == samples:

@@ -35,21 +35,31 @@ Metadata: ``bits`` and ``group_size`` from the quantization config (GPTQ/AWQ
 ``bits``/``group_size``; bitsandbytes 8, or 4 with bitsandbytes' blocks of 64;
 compressed-tensors ``num_bits``/``group_size`` of its weight scheme, when all
 groups agree); ``library`` is the library that runs the method; ``seconds`` is
-the loading time; ``weight_bytes`` the bytes the loaded weights take
-(``stored_bytes``, before any forward; GPTQ/AWQ: the bytes of the tensors in the
-checkpoint's safetensors files).
+the loading time, unpacking included (below); ``weight_bytes`` the bytes the loaded
+weights take (``stored_bytes``, before any forward; GPTQ/AWQ: the bytes of the tensors
+in the checkpoint's safetensors files).
+
+Unpacking: some formats load packed and unpack at the model's first forward
+(compressed-tensors' pack-quantized W4A16: transformers keeps ``weight_packed`` and
+``weight_scale``, no ``weight``, and a hook decompresses every layer when the model first
+runs). A checkpoint loaded through transformers therefore runs one forward of
+``WARMUP_TOKENS`` token inside the timed load, so that the reported seconds include the
+unpacking and every probe then reads the unpacked layers like any other; the footprint
+is measured before it.
 """
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
-from pytest_qfacts.errors import RecipeError
+from pytest_qfacts.errors import RecipeError, describe_exception
+from pytest_qfacts.models.hub import hub_offline
 from pytest_qfacts.quant.base import BackendUnavailable, QuantBackend, QuantResult, Recipe, _importable
 from pytest_qfacts.quant.footprint import stored_bytes
-from pytest_qfacts.quant.libs import drop_log_records, library_version, model_dtype
+from pytest_qfacts.quant.library_support import drop_log_records, library_version, model_dtype
+
+WARMUP_TOKENS = 1  # the length of the forward that unpacks lazily unpacked layers inside the timed load
 
 GRAMMAR = "ckpt:PATH_OR_HF_ID  (a pre-quantized checkpoint: gptq, awq, bitsandbytes, compressed-tensors)"
 
@@ -110,6 +120,7 @@ class CheckpointBackend(QuantBackend):
         else:
             loaded = _load(target, model_dtype(model), device, recipe.text, method)
             weight_bytes = stored_bytes(loaded, extra=_state_tensors)
+            _unpack(loaded, model, device, recipe.text)
         seconds = time.perf_counter() - start
         bits, group = _bits_and_group(method, qc)
         library = METHODS[method][1] if method in METHODS else "transformers"
@@ -140,18 +151,13 @@ def _read_config(target: str, recipe: str) -> tuple[str, dict]:
         try:
             config = AutoConfig.from_pretrained(target, local_files_only=True)
         except OSError:
-            if _offline():
+            if hub_offline():
                 raise
             config = AutoConfig.from_pretrained(target)
     except Exception as err:
         raise RecipeError(f"recipe '{recipe}': '{target}' is neither a local directory nor a Hugging Face model "
                           f"that could be found ({type(err).__name__}); fetch it with: hf download {target}") from None
     return f"{target} (config.json)", config.to_dict()
-
-
-def _offline() -> bool:
-    """HF_HUB_OFFLINE as huggingface_hub reads it (read here: the library reads it once, at import)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
 
 
 def _check_vocabulary(model, tokenizer, config: dict, target: str, source: str, recipe: str) -> None:
@@ -185,21 +191,36 @@ def _load(target: str, dtype, device: str, recipe: str, method: str):
             try:
                 model = AutoModelForCausalLM.from_pretrained(where, local_files_only=True, **kwargs)
             except OSError:
-                if _offline():
+                if hub_offline():
                     raise
                 model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
     except ImportError as err:
         raise BackendUnavailable(f"loading '{where}' ({method}) failed: {err}") from err
     except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise RecipeError(f"recipe '{recipe}': loading the {method} checkpoint '{where}' on {device} failed "
-                          f"({type(err).__name__}: {first})") from err
+                          f"({describe_exception(err)})") from err
     for module in model.modules():  # bitsandbytes 4-bit on CPU: the portable path (see quant/bnb.py)
         if hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = False
+            # torch's stubs type any unknown Module attribute as Tensor | Module (Module.__getattr__)
+            module.support_avx512bf16_for_cpu = False  # type: ignore[assignment]
     model.eval()
     model.requires_grad_(False)
     return model
+
+
+def _unpack(model, reference, device: str, recipe: str) -> None:
+    """One forward of ``WARMUP_TOKENS`` token (the reference's BOS, else id 0): layers that unpack at the
+    first forward (compressed-tensors pack-quantized) unpack now, inside the timed load."""
+    import torch
+
+    token = getattr(getattr(reference, "config", None), "bos_token_id", None)
+    ids = torch.full((1, WARMUP_TOKENS), int(token) if isinstance(token, int) else 0, dtype=torch.long, device=device)
+    try:
+        with torch.no_grad():
+            model(input_ids=ids)
+    except Exception as err:
+        raise RecipeError(f"recipe '{recipe}': the checkpoint loaded, but its first forward on {device} (which "
+                          f"unpacks packed layers) failed ({describe_exception(err)})") from err
 
 
 def _load_gptqmodel(backend, target: str, reference_model, device: str, recipe: str):
@@ -213,9 +234,8 @@ def _load_gptqmodel(backend, target: str, reference_model, device: str, recipe: 
     except (RecipeError, ImportError):
         raise
     except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise RecipeError(f"recipe '{recipe}': GPTQModel could not load the checkpoint {directory} on {device} "
-                          f"({type(err).__name__}: {first})") from err
+                          f"({describe_exception(err)})") from err
     return model, checkpoint_bytes(directory)
 
 
@@ -230,7 +250,7 @@ def _local_directory(target: str, recipe: str) -> Path:
         try:
             return Path(snapshot_download(target, local_files_only=True))
         except Exception:
-            if _offline():
+            if hub_offline():
                 raise
             return Path(snapshot_download(target))
     except Exception as err:

@@ -57,7 +57,7 @@ SEED = 0
 def _gptqmodel(backend):
     if "GPTQMODEL_CPU_WORKERS" not in os.environ:  # read when GPTQModel builds its worker pool
         os.environ["GPTQMODEL_CPU_WORKERS"] = str(max(2, ((os.cpu_count() or 1) + 1) // 2))
-    from pytest_qfacts.quant.libs import import_library
+    from pytest_qfacts.quant.library_support import import_library
 
     return import_library(backend, "gptqmodel")
 
@@ -78,7 +78,7 @@ def quantize_with_gptqmodel(backend, model, recipe: Recipe, *, method: str, toke
     import torch
 
     from pytest_qfacts.quant.calibration import Calibration
-    from pytest_qfacts.quant.libs import library_version, model_dtype
+    from pytest_qfacts.quant.library_support import library_version, model_dtype
 
     gptqmodel = _gptqmodel(backend)
     if tokenizer is None:
@@ -144,7 +144,7 @@ def uses_kernels(model, device: str) -> bool:
     """True where the library's own kernels run the model: CUDA with a 16-bit model."""
     import torch
 
-    from pytest_qfacts.quant.libs import model_dtype
+    from pytest_qfacts.quant.library_support import model_dtype
 
     return not device.startswith("cpu") and model_dtype(model) in (torch.float16, torch.bfloat16)
 
@@ -159,7 +159,7 @@ def load_checkpoint(backend, reference_model, directory: Path, device: str, *, c
     """The scored model from a GPTQModel checkpoint folder (see the module docstring)."""
     import torch
 
-    from pytest_qfacts.quant.libs import model_dtype
+    from pytest_qfacts.quant.library_support import model_dtype
 
     gptqmodel = _gptqmodel(backend)
     directory = Path(directory)
@@ -254,7 +254,7 @@ def _scales_dtype(directory: Path):
 
     for file in _safetensors_files(directory):
         with safe_open(str(file), "pt") as f:
-            for key in f.keys():
+            for key in f.keys():  # noqa: SIM118 -- a safe_open handle has keys() but is not iterable
                 if key.endswith(".scales"):
                     return {"F16": torch.float16, "BF16": torch.bfloat16}.get(f.get_slice(key).get_dtype(), torch.float16)
     return torch.float16
@@ -266,7 +266,7 @@ def quantized_layer_names(directory: Path) -> list[str]:
     names = []
     for file in _safetensors_files(directory):
         with safe_open(str(file), "pt") as f:
-            names += [k[: -len(".qweight")] for k in f.keys() if k.endswith(".qweight")]
+            names += [k[: -len(".qweight")] for k in f.keys() if k.endswith(".qweight")]  # noqa: SIM118 -- safe_open is not iterable
     return sorted(names)
 
 
@@ -283,7 +283,7 @@ def checkpoint_bytes(directory: Path) -> int:
     total = 0
     for file in _safetensors_files(directory):
         with safe_open(str(file), "pt") as f:
-            for key in f.keys():
+            for key in f.keys():  # noqa: SIM118 -- a safe_open handle has keys() but is not iterable
                 s = f.get_slice(key)
                 total += math.prod(s.get_shape()) * _DTYPE_BYTES[s.get_dtype()]
     return total

@@ -35,7 +35,7 @@ from pathlib import Path
 from pytest_qfacts.errors import RecipeError
 from pytest_qfacts.quant.base import QuantBackend, QuantResult, Recipe
 from pytest_qfacts.quant.footprint import stored_bytes
-from pytest_qfacts.quant.libs import compute_dtype, import_library, library_version, set_module, target_linears
+from pytest_qfacts.quant.library_support import compute_dtype, import_library, library_version, set_module, target_linears
 
 GRAMMAR = "hqq-w{1,2,3,4,8}g{N}  (N a multiple of 8)"
 BITS = (1, 2, 3, 4, 8)

@@ -33,7 +33,7 @@ import time
 from pytest_qfacts.errors import RecipeError
 from pytest_qfacts.quant.base import QuantBackend, QuantResult, Recipe
 from pytest_qfacts.quant.footprint import stored_bytes
-from pytest_qfacts.quant.libs import import_library, library_version, target_linears
+from pytest_qfacts.quant.library_support import import_library, library_version, target_linears
 
 GRAMMAR = "quanto-int{2,4,8}"
 _RECIPE_RE = re.compile(r"^quanto-int(\d+)$")
@@ -62,6 +62,7 @@ class QuantoBackend(QuantBackend):
     def quantize(self, model, recipe: Recipe, *, tokenizer=None, calibration=None, device=None) -> QuantResult:
         quanto = import_library(self, "optimum.quanto")
         names = target_linears(model, recipe.text)
+        assert recipe.bits is not None  # parse() sets bits on every quanto recipe
         qtype = {8: quanto.qint8, 4: quanto.qint4, 2: quanto.qint2}[recipe.bits]
         start = time.perf_counter()
         quanto.quantize(model, weights=qtype, include=names)

@@ -87,7 +87,7 @@ def plan_rtn(model, bits: int, group_size: int, *, include: Iterable[str] = ("*"
                           f"exclude={list(exclude)}")
     plan: dict[str, int] = {}
     for name, _ in selected:
-        b = bits
+        b: int | None = bits
         for pattern, ob in overrides.items():
             if _matches(name, pattern):
                 b = ob
@@ -185,6 +185,7 @@ class RTNBackend(QuantBackend):
     def quantize(self, model, recipe: Recipe, *, tokenizer=None, calibration=None,
                  device=None) -> QuantResult:
         sym = bool(recipe.options.get("sym", False))
+        assert recipe.bits is not None and recipe.group_size is not None  # parse() sets both on every rtn recipe
         start = time.perf_counter()
         plan = quantize_rtn(model, recipe.bits, recipe.group_size, sym=sym, recipe=recipe.text)
         seconds = time.perf_counter() - start

@@ -31,7 +31,7 @@ import time
 from pytest_qfacts.errors import RecipeError
 from pytest_qfacts.quant.base import QuantBackend, QuantResult, Recipe
 from pytest_qfacts.quant.footprint import stored_bytes
-from pytest_qfacts.quant.libs import import_library, library_version, model_dtype, target_linears
+from pytest_qfacts.quant.library_support import import_library, library_version, model_dtype, target_linears
 
 GRAMMAR = "torchao-int8wo | torchao-int4wo[-g{32,64,128,256}]  (int4 default group 128)"
 INT4_GROUPS = (32, 64, 128, 256)
@@ -79,7 +79,8 @@ class TorchAOBackend(QuantBackend):
         else:
             granularity = import_library(self, "torchao.quantization.granularity")
             primitives = import_library(self, "torchao.quantization.quant_primitives")
-            config = quantization.IntxWeightOnlyConfig(weight_dtype=torch.int4,
+            # torch.int4 exists at runtime (torch >= 2.3), but torch's _C/__init__.pyi omits int1..int7
+            config = quantization.IntxWeightOnlyConfig(weight_dtype=torch.int4,  # type: ignore[attr-defined]
                                                        granularity=granularity.PerGroup(recipe.group_size),
                                                        mapping_type=primitives.MappingType.ASYMMETRIC)
             kernel = "intx-weight-only (int4 values kept in int8, dequantized in the forward)"

@@ -154,7 +154,8 @@ def _cka(index: int, title: str, runs: list[dict]) -> str:
 
 def _lens(index: int, title: str, runs: list[dict]) -> str:
     panels = []
-    for suffix, ylabel, log in (("rank", "median gold rank (logit lens)", True), ("prob", "mean gold probability (logit lens)", False)):
+    for suffix, ylabel, log in (("rank", "median gold rank (logit lens)", True),
+                                ("prob", "mean gold probability (logit lens)", False)):
         ref = next((_layer(r, f"lens_{suffix}_reference") for r in runs if _layer(r, f"lens_{suffix}_reference")), None)
         series = {r["recipe"]: _layer(r, f"lens_{suffix}_quantized") for r in runs if _layer(r, f"lens_{suffix}_quantized")}
         if ref or series:

@@ -1,14 +1,12 @@
 """The JSON report: ``{"qfacts_report": 1, "runs": [...]}``, one run per (model, recipe, suite).
 
-Written atomically (a temporary file in the same directory, then ``os.replace``),
-so a reader never sees half a report.
+Written atomically (``pytest_qfacts.atomic``: staged in ``.qfacts-tmp/`` beside it, then
+``os.replace``), so a reader never sees half a report.
 """
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 REPORT_VERSION = 1
@@ -34,7 +32,7 @@ def build_report(runs, gates: dict | None = None) -> dict:
         if gates and key in gates:
             entry["gate"] = gates[key]
         out.append(entry)
-    return {"qfacts_report": REPORT_VERSION, "runs": _clean(out)}
+    return {"qfacts_report": REPORT_VERSION, "complete": True, "runs": _clean(out)}
 
 
 def merge_runs(runs: list[dict]) -> list[dict]:
@@ -66,23 +64,10 @@ def merge_runs(runs: list[dict]) -> list[dict]:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` atomically (``pytest_qfacts.atomic``: staged beside it, then renamed)."""
+    from pytest_qfacts.atomic import atomic_write_text as write
 
-
-def write_report(path: str | Path, runs, gates: dict | None = None) -> None:
-    write_report_dict(path, build_report(runs, gates))
+    write(path, text)
 
 
 def write_report_dict(path: str | Path, report: dict) -> None:

@@ -93,7 +93,7 @@ def _floats(values) -> list[float]:
     return [math.nan if v is None else float(v) for v in values]
 
 
-def relation_drop_bars(relations: list[str], drops: dict[str, list[float]], title: str) -> bytes:
+def relation_drop_bars(relations: list[str], drops: dict[str, list[float | None]], title: str) -> bytes:
     """Horizontal grouped bars: the top-1 drop (points) of each relation, one bar per recipe.
 
     ``drops[recipe][i]`` is the drop (a fraction) of ``relations[i]``; None counts as 0.

@@ -1,12 +1,13 @@
 """The terminal summary: one row per model x recipe x suite."""
 from __future__ import annotations
 
-HEADER = ("model", "recipe", "suite", "facts", "ref top-1", "quant top-1", "drop", "lost", "gained", "McNemar p", "verdict", "gate")
+HEADER = ("model", "recipe", "suite", "facts", "ref top-1", "quant top-1", "drop", "lost", "gained", "McNemar p", "verdict",
+          "gate")
 
 
 def report_rows(runs: list[dict]) -> list[tuple[str, ...]]:
     """One row per JSON report entry (this process's runs and those xdist workers sent to the controller)."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in runs:
         outcome = r.get("gate")
         gate = "-" if not outcome else ("PASS" if outcome["passed"] else f"FAIL ({outcome['failed']} of {outcome['checked']})")

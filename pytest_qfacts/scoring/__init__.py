@@ -1,4 +1,1 @@
-"""Teacher-forced recall scoring: the only code (with trace/) that runs a forward pass."""
-from pytest_qfacts.scoring.results import FactScores
-
-__all__ = ["FactScores"]
+"""Teacher-forced recall scoring: with ``trace/``, the only code that runs a forward pass."""

@@ -6,7 +6,7 @@ prompt's last token at the last position; position ids count real tokens only
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

@@ -45,12 +45,42 @@ def encode_item(tokenizer, item: FactItem) -> EncodedItem:
     object_ids = gold_token_ids(tokenizer, item.prompt, item.object, prompt_ids)
     if not object_ids:
         raise QFactsUsageError(f"relation '{item.relation}': object {item.object!r} tokenizes to nothing")
+    unknown = _unknown_id(tokenizer)
+    _refuse_unknown(tokenizer, item, item.object, object_ids, unknown)
     firsts = [object_ids[0]]
     for alias in item.aliases:
         ids = gold_token_ids(tokenizer, item.prompt, alias, prompt_ids)
+        _refuse_unknown(tokenizer, item, alias, ids, unknown)
         if ids and ids[0] not in firsts:
             firsts.append(ids[0])
     return EncodedItem(tuple(prompt_ids), tuple(object_ids), tuple(firsts), _subject_last(enc, item))
+
+
+def _unknown_id(tokenizer) -> int | None:
+    """The id of the tokenizer's unknown token, or None when it has none or it doubles as a real special token
+    (GPT-2-style byte-level tokenizers name ``<|endoftext|>`` as unk; they never need it)."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    special = {getattr(tokenizer, f"{name}_token_id", None) for name in ("bos", "eos", "pad", "sep", "cls")}
+    return None if unk is None or unk in special else unk
+
+
+def _refuse_unknown(tokenizer, item: FactItem, answer: str, gold_ids: list[int], unknown: int | None) -> None:
+    """Refuse an object or alias whose gold tokens hold the unknown token: every word outside the vocabulary
+    would score as that one token (word-level tokenizers), so recall on it means nothing."""
+    if unknown is None or unknown not in gold_ids:
+        return
+    text = " " + answer
+    words: list[str] = []
+    if getattr(tokenizer, "is_fast", False):
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        words = [text[a:b] for i, (a, b) in zip(enc["input_ids"], enc["offset_mapping"]) if i == unknown]
+    who = f"subject {item.subject!r}" if item.subject is not None else f"prompt {item.prompt!r}"
+    label, remove = (f"object {answer!r}", "the fact") if answer == item.object else \
+        (f"alias {answer!r} of object {item.object!r}", "the alias")
+    raise QFactsUsageError(
+        f"relation '{item.relation}', {who}: {label} is not in the tokenizer's vocabulary "
+        f"({', '.join(map(repr, words or [answer]))} becomes its unknown token {tokenizer.unk_token!r}, id {unknown}, "
+        f"which every unknown word shares), so it cannot be scored; use words the tokenizer knows, or remove {remove}")
 
 
 def _subject_last(enc, item: FactItem) -> int | None:

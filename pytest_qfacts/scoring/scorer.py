@@ -6,13 +6,13 @@ token, the first of them the next-token distribution after the prompt.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
+from pytest_qfacts.record.scores import FactScores
 from pytest_qfacts.scoring.batching import left_pad, length_sorted_batches
 from pytest_qfacts.scoring.encode import EncodedItem, encode_items
-from pytest_qfacts.scoring.results import FactScores
 from pytest_qfacts.suites.schema import FactItem
 
 DEFAULT_TOPK = 10

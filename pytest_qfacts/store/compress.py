@@ -19,8 +19,10 @@ and ||Xc^T Xc||² = S_r + T (S_r = sum_{i<=r} s^4, T = the tail); Cauchy–Schwa
 0 <= ||Yc^T E||² <= ||Yc^T Yc||·sqrt(T). The difference of the two ratios is then
 at most max(1 - sqrt(S_r/(S_r+T)), sqrt(T/(S_r+T))) = sqrt(T/(S_r+T)).
 U_r and V_r are stored as float16, which adds a rounding error well under 1e-3 to CKA
-(measured on random matrices); ``tests/unit/test_store_compress.py`` checks
-|CKA(X_r, Y) - CKA(X, Y)| <= bound + 1e-3 on random matrices and on stored baselines.
+(measured on random matrices); ``tests/store/test_compress.py`` checks
+|CKA(X_r, Y) - CKA(X, Y)| <= bound + 1e-3 on random matrices with massive channels, and
+``tests/plugin/test_option_update_baseline.py`` that a gate from a stored baseline reaches the CKA
+of a gate from the model within 0.011.
 
 Other uses of the reconstruction (cosines, subspaces) see a relative error of
 ``sqrt(sum_{i>r} s_i^2 / sum_i s_i^2)`` per layer, recorded as ``frobenius_error``.
@@ -77,8 +79,8 @@ def compress(x: np.ndarray, max_cka_error: float = DEFAULT_MAX_CKA_ERROR, *, kee
 
 def decompress(arrays: dict[str, np.ndarray], shape) -> np.ndarray:
     """The per-layer reconstruction ``mean + u diag(s) v^T`` as [L, N, H] float32."""
-    L, N, H = shape
-    if f"0.v" not in arrays and L:  # stored without the basis: U S, zero-padded to the widest layer
+    L, N, _ = shape
+    if "0.v" not in arrays and L:  # stored without the basis: U S, zero-padded to the widest layer
         width = max(1, max(arrays[f"{l}.s"].size for l in range(L)))
         out = np.zeros((L, N, width), np.float32)
         for l in range(L):

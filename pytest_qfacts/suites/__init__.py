@@ -6,8 +6,8 @@ from .builtin import list_builtin_suites, load_suite
 from .lre import load_lre_file
 from .pararel import load_pararel
 from .schema import Fact, FactItem, Relation, Suite
-from .twohop import TwoHopItem, TwoHopSuite
 from .twohop_fact import load_twohop_fact_csv
+from .twohop_suite import TwoHopItem, TwoHopSuite
 from .yaml_loader import load_suite_file, load_suite_text
 
 __all__ = [

@@ -12,7 +12,7 @@ from .yaml_loader import load_suite_file
 
 DATA_DIR = Path(__file__).parent / "data"
 LRE_DIR = DATA_DIR / "lre"
-TINY_FACTS_DIR = Path(__file__).parent.parent / "fixtures" / "tiny_facts"
+TINY_FACTS_DIR = Path(__file__).parent.parent / "models" / "tiny_facts"
 PARAREL_DIR = DATA_DIR / "pararel"
 LRE_TWOHOP = "lre-twohop"  # composed from the LRE files (suites/lre_twohop.py)
 TINY_FACTS = {"tiny-facts-onehop": "onehop.qfacts.yaml", "tiny-facts-twohop": "twohop.qfacts.yaml"}
@@ -69,7 +69,7 @@ def _load_path(path: Path, shown: str) -> Suite:
                      "(qfacts format), .json (LRE relation file) or .csv (TwoHopFact)", path=shown)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_builtin(name: str) -> Suite:
     path = _builtin_paths()[name]
     if not path.is_file():

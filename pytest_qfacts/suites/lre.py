@@ -64,7 +64,8 @@ def lre_suite_from_data(data: object, stem: str, source: str = "<lre>", template
     facts = _facts(data["samples"], source)
     if not facts:
         raise SuiteError("LRE file has no facts: 'samples' is empty", path=source, field="samples")
-    props = data.get("properties") if isinstance(data.get("properties"), dict) else {}
+    props = data.get("properties")
+    props = props if isinstance(props, dict) else {}
     title = data.get("name") if isinstance(data.get("name"), str) else stem
     desc = f"LRE relation '{title}'"
     if props.get("domain_name") and props.get("range_name"):

@@ -20,7 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .lre import load_lre_file
-from .twohop import Composition, TwoHopItem, TwoHopSuite
+from .schema import evenly_spaced
+from .twohop_suite import Composition, TwoHopItem, TwoHopSuite
 
 #: r1 relation -> the descriptive mention of its object, with {} for e1
 MENTIONS = {
@@ -71,13 +72,6 @@ def _insert(template: str, text: str, capitalize: bool = False) -> str:
     return filled[0].upper() + filled[1:] if capitalize and template.startswith("{}") else filled
 
 
-def _evenly(items: list, k: int | None) -> list:
-    if k is None or len(items) <= k:
-        return items
-    n = len(items)
-    return [items[round(i * (n - 1) / (k - 1))] for i in range(k)] if k > 1 else items[:1]
-
-
 def compose(name: str, r1: str, r2: str, lre_dir: Path, max_items: int | None) -> Composition:
     first, second = load_lre_file(lre_dir / f"{r1}.json"), load_lre_file(lre_dir / f"{r2}.json")
     r1_template = R1_TEMPLATES[r1]
@@ -85,6 +79,7 @@ def compose(name: str, r1: str, r2: str, lre_dir: Path, max_items: int | None) -
     r2_template, mention = R2_TEMPLATES[r2], MENTIONS[r1]
     items = []
     for fact in first.relations[0].facts:
+        assert fact.subject is not None  # load_lre_file gives every LRE fact its subject
         e2 = next((a for a in (fact.object, *fact.aliases) if a in hop2), None)
         if e2 is None:
             continue
@@ -97,7 +92,7 @@ def compose(name: str, r1: str, r2: str, lre_dir: Path, max_items: int | None) -
         items.append(TwoHopItem(name, r1, r2, fact.subject, e2, e3.object, _insert(r1_template, fact.subject),
                                 _insert(r2_template, e2), two_hop, (start, start + len(mention_text)),
                                 tuple(a for a in (fact.object, *fact.aliases) if a != e2), e3.aliases))
-    return Composition(name, r1, r2, tuple(_evenly(items, max_items)))
+    return Composition(name, r1, r2, tuple(evenly_spaced(items, max_items)))
 
 
 def lre_twohop_suite(lre_dir: str | Path, max_per_composition: int | None = BUILTIN_MAX_PER_COMPOSITION) -> TwoHopSuite:

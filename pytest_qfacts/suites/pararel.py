@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 
 from ..errors import SuiteError
-from .schema import Fact, Relation, Suite
+from .schema import Fact, Relation, Suite, evenly_spaced
 
 MODES = ("auto", "wrap", "cut")
 BLANK = "___"
@@ -95,14 +95,12 @@ def _facts(path: Path, max_facts: int | None) -> tuple[Fact, ...]:
     facts = [Fact(answers[0], subject, None, tuple(answers[1:])) for subject, answers in objects.items()]
     if not facts:
         raise SuiteError("no tuples", path=str(path))
-    if max_facts is not None and len(facts) > max_facts:  # evenly spaced, deterministic
-        n = len(facts)
-        facts = [facts[round(i * (n - 1) / (max_facts - 1))] for i in range(max_facts)] if max_facts > 1 else facts[:1]
-    return tuple(facts)
+    return tuple(evenly_spaced(facts, max_facts))  # evenly spaced, deterministic
 
 
 def load_pararel(relation: str, data_dir: str | Path, mode: str = "auto", max_facts: int | None = None) -> Suite:
-    """Suite ``pararel-<relation>`` from ``data_dir/graphs_json/<relation>.jsonl`` and ``data_dir/trex_lms_vocab/<relation>.jsonl``."""
+    """Suite ``pararel-<relation>`` from ``data_dir/graphs_json/<relation>.jsonl`` and
+    ``data_dir/trex_lms_vocab/<relation>.jsonl``."""
     if mode not in MODES:
         raise SuiteError(f"unknown ParaRel mode {mode!r}; accepted: {', '.join(MODES)}", field="mode")
     data_dir = Path(data_dir)

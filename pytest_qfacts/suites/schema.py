@@ -73,7 +73,8 @@ class Suite:
         for rel in self.relations:
             for fact in rel.facts:
                 if fact.prompt is not None:
-                    out.append(FactItem(rel.name, fact.subject, fact.object, fact.prompt, fact.aliases, -1, _span(fact.prompt, fact.subject)))
+                    out.append(FactItem(rel.name, fact.subject, fact.object, fact.prompt, fact.aliases, -1,
+                                        _span(fact.prompt, fact.subject)))
                     continue
                 for t_index, template in enumerate(rel.templates):
                     prompt = template.replace("{subject}", fact.subject or "")
@@ -101,21 +102,30 @@ class Suite:
                 return rel
         raise KeyError(name)
 
-    def subset(self, relation_names: list[str]) -> "Suite":
+    def subset(self, relation_names: list[str]) -> Suite:
         keep = tuple(r for r in self.relations if r.name in set(relation_names))
         return Suite(self.name, keep, self.gate, self.source, self.version, self.description)
 
-    def sample(self, per_relation: int) -> "Suite":
+    def sample(self, per_relation: int) -> Suite:
         """A deterministic, stratified sample: at most ``per_relation`` facts of every relation,
-        evenly spaced over the relation's facts in file order (index round(i * (n - 1) / (k - 1)))."""
+        evenly spaced over the relation's facts in file order (see ``evenly_spaced``)."""
         if per_relation < 1:
             raise ValueError(f"per_relation must be >= 1, got {per_relation}")
         relations = []
         for rel in self.relations:
-            n, k = len(rel.facts), min(per_relation, len(rel.facts))
-            picked = sorted({round(i * (n - 1) / (k - 1)) for i in range(k)}) if k > 1 else [0]
-            relations.append(Relation(rel.name, rel.templates, tuple(rel.facts[i] for i in picked), rel.line))
+            relations.append(Relation(rel.name, rel.templates, tuple(evenly_spaced(rel.facts, per_relation)), rel.line))
         return Suite(self.name, tuple(relations), self.gate, self.source, self.version, self.description)
+
+
+def evenly_spaced(seq, k: int | None) -> list:
+    """At most ``k`` elements of ``seq`` in order, evenly spaced: indices round(i * (n - 1) / (k - 1)) for i < k,
+    so the first and the last are kept (all of ``seq`` when k is None or n <= k; the first alone when k <= 1)."""
+    n = len(seq)
+    if k is None or n <= k:
+        return list(seq)
+    if k <= 1:
+        return list(seq[:1])
+    return [seq[round(i * (n - 1) / (k - 1))] for i in range(k)]
 
 
 def _span(prompt: str, subject: str | None) -> tuple[int, int] | None:

@@ -23,7 +23,8 @@ import io
 from pathlib import Path
 
 from ..errors import SuiteError
-from .twohop import Composition, TwoHopItem, TwoHopSuite
+from .schema import evenly_spaced
+from .twohop_suite import Composition, TwoHopItem, TwoHopSuite
 
 REQUIRED = ("fact_comp_type", "e1.value", "e2.value", "e3.value", "r1(e1).prompt", "r2(e2).prompt", "r2(r1(e1)).prompt")
 SUBJECT_CUT = "r2(r1(e1)).subject_cut.prompt"
@@ -114,9 +115,6 @@ def load_twohop_fact_csv(path: str | Path, max_per_composition: int | None = Non
         raise SuiteError("the CSV has a header but no rows", path=str(path))
     comps = []
     for name, items in groups.items():
-        if max_per_composition is not None and len(items) > max_per_composition:
-            n, k = len(items), max_per_composition
-            items = [items[round(i * (n - 1) / (k - 1))] for i in range(k)] if k > 1 else items[:1]
-        comps.append(Composition(name, *relations[name], tuple(items)))
+        comps.append(Composition(name, *relations[name], tuple(evenly_spaced(items, max_per_composition))))
     return TwoHopSuite.build("twohop-fact", comps, {}, str(path), 1,
                              "TwoHopFact (Yang et al. 2024), read from its CSV")

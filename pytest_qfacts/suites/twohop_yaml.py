@@ -15,7 +15,8 @@ from yaml.nodes import MappingNode, Node
 
 from ..errors import SuiteError
 from ._nodes import Reader, join, line_of
-from .twohop import ENTREC_AT, HOP_SUFFIX, Composition, ItemDraft, TwoHopSuite, make_item
+from .twohop_suite import ENTREC_AT, HOP_SUFFIX, Composition, ItemDraft, TwoHopSuite, make_item
+from .yaml_header import suite_gate, suite_header
 
 TOP_KEYS = ("qfacts", "name", "description", "twohop", "gate")  # a file has relations or twohop, not both
 COMPOSITION_KEYS = ("name", "r1", "r2", "template", "mention", "entrec_at", "facts")
@@ -26,17 +27,15 @@ _ALIASES = "a list of strings such as [Paris City]"
 
 def twohop_suite(r: Reader, root: MappingNode, version: int) -> TwoHopSuite:
     """The suite of a file whose top-level mapping ``root`` has ``twohop:`` (instead of ``relations:``)."""
-    from .yaml_loader import _gate, _required
-
     top = r.mapping(root, "", TOP_KEYS, "a two-hop suite")
-    name = r.string(_required(r, top, "name", root, "", "a non-empty suite name"), "name", "a non-empty suite name")
-    description = r.string(top["description"][1], "description", allow_empty=True) if "description" in top else ""
-    gate = _gate(r, top["gate"][1]) if "gate" in top else {}
+    name, description = suite_header(r, top, root)
+    gate = suite_gate(r, top)
     node = top["twohop"][1]
     nodes = r.sequence(node, "twohop", "a list of compositions (each with name, r1, r2, facts)")
     if not nodes:
         raise r.error(f"suite '{name}' has no facts: the list is empty; expected at least one composition", node, "twohop")
-    compositions, seen = [], {}
+    compositions: list[Composition] = []
+    seen: dict[str, int | None] = {}   # composition (and hop relation) name -> its line
     for i, c_node in enumerate(nodes):
         comp = _composition(r, c_node, f"twohop[{i}]")
         for taken in (comp.name, *(comp.name + s for s in HOP_SUFFIX.values() if s)):
@@ -49,7 +48,9 @@ def twohop_suite(r: Reader, root: MappingNode, version: int) -> TwoHopSuite:
 
 
 def _placeholder_template(r: Reader, node: Node, field: str, what: str) -> str:
-    text = r.string(node, field, f"{what} containing {{subject}} once")
+    """A string with {subject} once; templates (not mentions) are prompts, so must not end in whitespace."""
+    expected = f"{what} containing {{subject}} once"
+    text = r.string(node, field, expected) if what == "a mention" else r.prompt(node, field, expected, "template")
     if text.count("{subject}") != 1:
         raise r.error(f"{what} {text!r} must contain {{subject}} exactly once", node, field)
     return text
@@ -93,7 +94,8 @@ def _composition(r: Reader, node: Node, field: str) -> Composition:
     fact_nodes = r.sequence(m["facts"][1], facts_field, "a list of facts such as [{e1: ..., e2: ..., e3: ...}]")
     if not fact_nodes:
         raise r.error(f"composition '{name}' has no facts; expected a non-empty list", m["facts"][1], facts_field)
-    items, seen = [], {}
+    items = []
+    seen: dict[str, int | None] = {}   # two-hop prompt -> the line of its first fact
     for j, f_node in enumerate(fact_nodes):
         f_field = f"{facts_field}[{j}]"
         draft, key_nodes = _fact(r, f_node, f_field)
@@ -121,8 +123,8 @@ def _fact(r: Reader, node: Node, field: str) -> tuple[ItemDraft, dict]:
         values[key] = r.string(m[key][1], join(field, key), f"{expected} as a string")
     for key in ("r1_e1", "r2_e2", "r2_r1_e1", "mention"):
         if key in m:
-            values[key] = r.string(m[key][1], join(field, key), "a prompt string" if key != "mention" else
-                                   "the words of the two-hop prompt that describe e2")
+            values[key] = r.string(m[key][1], join(field, key), "the words of the two-hop prompt that describe e2") \
+                if key == "mention" else r.prompt(m[key][1], join(field, key), "a prompt string")
             if "{subject}" in values[key]:
                 raise r.error("a fact's own prompt or mention is used as written and must not contain {subject}",
                               m[key][1], join(field, key))

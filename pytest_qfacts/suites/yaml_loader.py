@@ -14,12 +14,13 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from ..errors import SuiteError
 from ._nodes import Reader, join, kind, line_of
 from .schema import Fact, Relation, Suite
+from .twohop_yaml import twohop_suite
+from .yaml_header import suite_gate, suite_header
 
 SUPPORTED_VERSIONS = (1,)
 TOP_KEYS = ("qfacts", "name", "description", "relations", "gate")
 RELATION_KEYS = ("name", "templates", "facts")
 FACT_KEYS = ("subject", "object", "prompt", "aliases")
-GATE_KEYS = ("max_drop", "relative", "per_relation", "min_accuracy")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 _TEMPLATES = 'a list of templates such as ["The capital of {subject} is"]'
 _ALIASES = "a list of strings such as [Manila City]"
@@ -51,12 +52,9 @@ def load_suite_text(text: str, source: str = "<string>") -> Suite:
         raise r.error(f"the top level must be a mapping with keys {', '.join(TOP_KEYS)}; got {kind(root)}", root)
     version = _version(r, root)
     if any(getattr(key, "value", None) == "twohop" for key, _ in root.value):  # a two-hop suite (docs/twohop.md)
-        from .twohop_yaml import twohop_suite
-
         return twohop_suite(r, root, version)
     top = r.mapping(root, "", TOP_KEYS, "a suite")
-    name = r.string(_required(r, top, "name", root, "", "a non-empty suite name"), "name", "a non-empty suite name")
-    description = r.string(top["description"][1], "description", allow_empty=True) if "description" in top else ""
+    name, description = suite_header(r, top, root)
     if "relations" not in top:
         raise r.error("missing required field; the suite has no facts. Expected a non-empty list of relations "
                       "(each with name, templates, facts)", root, "relations")
@@ -73,17 +71,11 @@ def load_suite_text(text: str, source: str = "<string>") -> Suite:
                           "relation names must be unique within a suite", node, f"relations[{i}].name")
         seen[rel.name] = rel.line
         relations.append(rel)
-    gate = _gate(r, top["gate"][1]) if "gate" in top else {}
+    gate = suite_gate(r, top)
     suite = Suite(name, tuple(relations), gate, source, version, description)
     if suite.n_facts == 0:  # unreachable with the checks above; kept as a guard
         raise SuiteError(f"suite '{name}' has no facts", path=source)
     return suite
-
-
-def _required(r: Reader, m: dict, key: str, parent: Node, field: str, expected: str) -> Node:
-    if key not in m:
-        raise r.error(f"missing required field; expected {expected}", parent, join(field, key))
-    return m[key][1]
 
 
 def _version(r: Reader, root: MappingNode) -> int:
@@ -93,7 +85,8 @@ def _version(r: Reader, root: MappingNode) -> int:
             if not isinstance(value_node, ScalarNode) or value_node.tag != "tag:yaml.org,2002:int":
                 raise r.error(f"expected the format version as an integer ({supported}), got {kind(value_node)}",
                               value_node, "qfacts")
-            version = int(r.scalar(value_node))  # type: ignore[arg-type]
+            version = r.scalar(value_node)
+            assert isinstance(version, int)  # the tag is int (checked above), so safe-loading gives an int
             if version not in SUPPORTED_VERSIONS:
                 raise r.error(f"unsupported format version {version}; this pytest-qfacts reads qfacts: {supported}",
                               value_node, "qfacts")
@@ -104,12 +97,12 @@ def _version(r: Reader, root: MappingNode) -> int:
 
 def _relation(r: Reader, node: Node, field: str) -> Relation:
     m = r.mapping(node, field, RELATION_KEYS, "a relation")
-    name = r.string(_required(r, m, "name", node, field, "a relation name"), join(field, "name"), "a relation name")
+    name = r.string(r.required(m, "name", node, field, "a relation name"), join(field, "name"), "a relation name")
     templates: tuple[str, ...] = ()
     if "templates" in m:
         templates = _templates(r, m["templates"][1], join(field, "templates"))
     facts_field = join(field, "facts")
-    fact_nodes = r.sequence(_required(r, m, "facts", node, field, "a non-empty list of facts"), facts_field,
+    fact_nodes = r.sequence(r.required(m, "facts", node, field, "a non-empty list of facts"), facts_field,
                             "a list of facts such as [{subject: France, object: Paris}]")
     if not fact_nodes:
         raise r.error(f"relation '{name}' has no facts; expected a non-empty list of facts", m["facts"][1], facts_field)
@@ -137,7 +130,7 @@ def _templates(r: Reader, node: Node, field: str) -> tuple[str, ...]:
     out: list[str] = []
     for k, t_node in enumerate(nodes):
         t_field = f"{field}[{k}]"
-        text = r.string(t_node, t_field, "a template string containing {subject}")
+        text = r.prompt(t_node, t_field, "a template string containing {subject}", "template")
         count = text.count("{subject}")
         if count != 1:
             problem = "does not contain {subject}" if count == 0 else f"contains {{subject}} {count} times"
@@ -155,10 +148,10 @@ def _templates(r: Reader, node: Node, field: str) -> tuple[str, ...]:
 
 def _fact(r: Reader, node: Node, field: str) -> Fact:
     m = r.mapping(node, field, FACT_KEYS, "a fact")
-    obj = r.string(_required(r, m, "object", node, field, "the expected answer as a string"),
+    obj = r.string(r.required(m, "object", node, field, "the expected answer as a string"),
                    join(field, "object"), "a string (the expected answer)")
     subject = r.string(m["subject"][1], join(field, "subject")) if "subject" in m else None
-    prompt = r.string(m["prompt"][1], join(field, "prompt")) if "prompt" in m else None
+    prompt = r.prompt(m["prompt"][1], join(field, "prompt"), "a string") if "prompt" in m else None
     if subject is None and prompt is None:
         raise r.error("a fact needs a 'subject' (filled into the relation's templates) or its own 'prompt'; "
                       "it has neither", node, field)
@@ -179,15 +172,3 @@ def _fact(r: Reader, node: Node, field: str) -> Fact:
             if alias != obj and alias not in aliases:
                 aliases.append(alias)
     return Fact(obj, subject, prompt, tuple(aliases), line_of(node))
-
-
-def _gate(r: Reader, node: Node) -> dict:
-    m = r.mapping(node, "gate", GATE_KEYS, "gate settings")
-    gate: dict = {}
-    for key, (_, value_node) in m.items():
-        field = f"gate.{key}"
-        if key in ("max_drop", "min_accuracy"):
-            gate[key] = r.fraction(value_node, field)
-        else:
-            gate[key] = r.boolean(value_node, field)
-    return gate

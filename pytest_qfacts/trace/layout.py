@@ -58,11 +58,12 @@ def _first(module, names: tuple[str, ...]):
 def find_layers(model) -> tuple[str, list]:
     import torch.nn as nn
 
-    best_name, best = "", []
+    best_name = ""
+    best: list = []
     for name, module in model.named_modules():
-        if isinstance(module, nn.ModuleList) and len(module) > len(best):
-            if len({type(child) for child in module}) == 1:
-                best_name, best = name, list(module)
+        if (isinstance(module, nn.ModuleList) and len(module) > len(best)
+                and len({type(child) for child in module}) == 1):
+            best_name, best = name, list(module)
     if not best:
         raise ValueError(f"{type(model).__name__}: no stack of decoder layers (an nn.ModuleList of one module class) found")
     return best_name, best

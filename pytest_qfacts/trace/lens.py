@@ -15,19 +15,37 @@ from __future__ import annotations
 
 import numpy as np
 
+from pytest_qfacts.metrics.lens import gold_stats_from_logits
+from pytest_qfacts.metrics.sampling import evenly_spaced
+
 DEFAULT_MAX_FACTS = 32
 
 
 def lens_fact_indices(n: int, max_facts: int | None) -> np.ndarray:
-    """Evenly spaced, deterministic indices of the facts the lens covers."""
-    if not max_facts or n <= max_facts:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, max_facts).round().astype(np.int64))
+    """Evenly spaced, deterministic indices of the facts the lens covers (``metrics.sampling``)."""
+    return evenly_spaced(n, max_facts)
+
+
+def lens_logits(layout, h):
+    """The logit lens of hidden rows ``h`` [M, H] (torch): ``W_U norm(h)``, then the model's logit
+    softcap if any, as float32 ``[M, V]``. At the last layer these are the model's own logits."""
+    import torch
+
+    weight = layout.unembed.weight
+    x = h.to(device=weight.device, dtype=weight.dtype)
+    x = layout.final_norm(x) if layout.final_norm is not None else x
+    z = layout.unembed(x).float()
+    if layout.softcap:
+        z = torch.tanh(z / layout.softcap) * layout.softcap
+    return z
 
 
 def lens_gold_stats(layout, resid_last: np.ndarray, gold: np.ndarray, *, max_facts: int | None = DEFAULT_MAX_FACTS,
                     chunk_rows: int = 256):
-    """Return (prob [L, N], rank [L, N]) of the gold token per layer; uncovered facts: NaN / -1."""
+    """Return (prob [L, N], rank [L, N]) of the gold token per layer; uncovered facts: NaN / -1.
+
+    Logits from ``lens_logits``; probability and rank from ``metrics.lens.gold_stats_from_logits``.
+    """
     import torch
 
     L, N, H = resid_last.shape
@@ -35,21 +53,15 @@ def lens_gold_stats(layout, resid_last: np.ndarray, gold: np.ndarray, *, max_fac
     probs = np.full((L, N), np.nan)
     ranks = np.full((L, N), -1, np.int64)
     rows = np.ascontiguousarray(resid_last[:, keep].reshape(L * len(keep), H))
-    gold_rows = torch.from_numpy(np.tile(np.asarray(gold, dtype=np.int64)[keep], L))
-    weight = layout.unembed.weight
+    gold_rows = np.tile(np.asarray(gold, dtype=np.int64)[keep], L)
     out_p = np.empty(len(rows))
     out_r = np.empty(len(rows), np.int64)
     with torch.inference_mode():
         for start in range(0, len(rows), chunk_rows):
-            h = torch.from_numpy(rows[start:start + chunk_rows]).to(device=weight.device, dtype=weight.dtype)
-            x = layout.final_norm(h) if layout.final_norm is not None else h
-            z = layout.unembed(x).float()
-            if layout.softcap:
-                z = torch.tanh(z / layout.softcap) * layout.softcap
-            g = gold_rows[start:start + chunk_rows].to(weight.device)
-            zg = z.gather(1, g[:, None])
-            out_r[start:start + len(g)] = ((z > zg).sum(1, dtype=torch.int64) + 1).cpu().numpy()
-            out_p[start:start + len(g)] = torch.exp(zg.squeeze(1) - torch.logsumexp(z, 1)).double().cpu().numpy()
+            z = lens_logits(layout, torch.from_numpy(rows[start:start + chunk_rows])).cpu().numpy()
+            stats = gold_stats_from_logits(z, gold_rows[start:start + chunk_rows])
+            out_p[start:start + len(z)] = stats.prob[0]
+            out_r[start:start + len(z)] = stats.rank[0]
     probs[:, keep] = out_p.reshape(L, len(keep))
     ranks[:, keep] = out_r.reshape(L, len(keep))
     return probs, ranks

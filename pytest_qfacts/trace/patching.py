@@ -33,19 +33,19 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from pytest_qfacts.metrics.patching import necessity as _necessity
 from pytest_qfacts.metrics.patching import recovery as _recovery
+from pytest_qfacts.metrics.sampling import evenly_spaced
 
 POSITIONS = ("subject", "last")
 DEFAULT_MAX_FACTS = 16
 
-__all__ = ["POSITIONS", "DEFAULT_MAX_FACTS", "PatchingResult", "patching_fact_indices", "patching_forwards",
-           "patching_scan"]
+__all__ = ["POSITIONS", "DEFAULT_MAX_FACTS", "PatchingHalf", "PatchingResult", "patching_fact_indices", "patching_forwards",
+           "patching_result", "patching_scan", "quantized_pass", "reference_pass"]
 
 
 @dataclass
@@ -64,32 +64,19 @@ class PatchingResult:
     seconds: float               # wall time of the scan
 
     def summary(self) -> dict:
-        """Per-position, per-layer medians over facts (NaN-safe; all-NaN -> None), JSON-ready."""
-        out = {"facts": int(len(self.fact_indices)), "forwards": int(self.forwards), "seconds": float(self.seconds),
-               "layers": [int(l) for l in self.layers], "positions": list(self.positions)}
-        for name, values in (("recovery", self.recovery), ("necessity", self.necessity)):
-            for p, pos in enumerate(self.positions):
-                out[f"{name}_{pos}"] = _medians(values[p])
-        return out
+        """Per-position, per-layer medians over facts (NaN-safe; all-NaN -> None), JSON-ready: the
+        report block (``probes.patching.block``)."""
+        from pytest_qfacts.probes.patching import block
 
-
-def _medians(values: np.ndarray) -> list:
-    """NaN-safe median of each row of [L', F]; None where a row has no finite value (or F == 0)."""
-    if values.shape[-1] == 0:
-        return [None] * values.shape[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(values.astype(np.float64), axis=-1)
-    return [None if np.isnan(m) else float(m) for m in med]
+        return block(self.recovery, self.necessity, positions=self.positions, layers=self.layers,
+                     facts=len(self.fact_indices), forwards=self.forwards, seconds=self.seconds)
 
 
 def patching_fact_indices(n: int, max_facts: int | None) -> np.ndarray:
-    """Evenly spaced, deterministic indices of at most ``max_facts`` of ``n`` facts."""
+    """Evenly spaced, deterministic indices of at most ``max_facts`` of ``n`` facts (``metrics.sampling``)."""
     if max_facts is not None and max_facts < 1:
         raise ValueError(f"max_facts must be >= 1, got {max_facts}")
-    if max_facts is None or n <= max_facts:
-        return np.arange(n, dtype=np.int64)
-    return np.unique(np.linspace(0, n - 1, max_facts).round().astype(np.int64))
+    return evenly_spaced(n, max_facts)
 
 
 def patching_forwards(n_facts: int, n_layers: int, n_positions: int, batch_size: int) -> int:
@@ -102,7 +89,7 @@ def _hidden(output):
 
 
 def _replace(output, hidden):
-    return (hidden,) + tuple(output[1:]) if isinstance(output, tuple) else hidden
+    return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
 
 def _resolve_layers(layers, n: int) -> list[int]:
@@ -119,109 +106,177 @@ def _resolve_layers(layers, n: int) -> list[int]:
     return out
 
 
-def patching_scan(reference_model, quantized_model, tokenizer, items, *, layers=None, positions=POSITIONS,
-                  max_facts: int | None = DEFAULT_MAX_FACTS, batch_size: int = 16) -> PatchingResult:
-    """Cross-model repair and zeroing ablation of the residual stream (see the module docstring)."""
-    import torch
+@dataclass
+class PatchingHalf:
+    """What one model's patching pass measured (arrays keyed as in a run record, ``patching.*``)."""
 
-    from pytest_qfacts.scoring.batching import left_pad
+    arrays: dict
+    forwards: int
+    seconds: float
+
+
+def _setup(model, tokenizer, items, layers, positions, max_facts, batch_size):
     from pytest_qfacts.scoring.encode import encode_items
     from pytest_qfacts.trace.layout import discover
 
-    start_time = time.perf_counter()
     positions = tuple(positions)
     unknown = [p for p in positions if p not in POSITIONS]
     if unknown or not positions or len(set(positions)) != len(positions):
         raise ValueError(f"positions must be distinct names among {POSITIONS}, got {positions}")
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
-    ref_layout, quant_layout = discover(reference_model), discover(quantized_model)
-    if ref_layout.n_layers != quant_layout.n_layers:
-        raise ValueError(f"reference has {ref_layout.n_layers} decoder layers, quantized model {quant_layout.n_layers}")
-    layer_list = _resolve_layers(layers, ref_layout.n_layers)
-
+    layout = discover(model)
+    layer_list = _resolve_layers(layers, layout.n_layers)
     items = list(items)
     picked = patching_fact_indices(len(items), max_facts)
     encoded = encode_items(tokenizer, [items[i] for i in picked])
-    F, L, P = len(encoded), len(layer_list), len(positions)
-    ref_logit, quant_logit = np.zeros(F), np.zeros(F)
-    patched, ablated = np.zeros((P, L, F)), np.zeros((P, L, F))
-    has_subject = np.array([e.subject_last is not None for e in encoded], dtype=bool)
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = getattr(tokenizer, "eos_token_id", None) or 0
-    ref_device = next(reference_model.parameters()).device
-    quant_device = next(quantized_model.parameters()).device
+    return layout, layer_list, positions, picked, encoded, pad_id
+
+
+def _batches(encoded, pad_id, batch_size):
+    """Per batch: (slice, ids, mask, position ids, {position name: row index tensor}, gold first tokens)."""
+    import torch
+
+    from pytest_qfacts.scoring.batching import left_pad
+
+    for b0 in range(0, len(encoded), batch_size):
+        rows = encoded[b0:b0 + batch_size]
+        ids, mask, pos_ids = left_pad([e.prompt_ids for e in rows], pad_id)
+        width = ids.shape[1]
+        subj = [width - len(e.prompt_ids) + e.subject_last if e.subject_last is not None else width - 1 for e in rows]
+        where = {"subject": torch.tensor(subj), "last": torch.tensor([width - 1] * len(rows))}
+        yield slice(b0, b0 + len(rows)), ids, mask, pos_ids, where, torch.tensor([e.object_ids[0] for e in rows])
+
+
+def _gold_logit(model, ids, mask, pos_ids, gold) -> np.ndarray:
+    device = next(model.parameters()).device
+    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos_ids.to(device),
+                logits_to_keep=1, use_cache=False)
+    z = out.logits[:, -1].float()
+    return z.gather(1, gold.to(z.device)[:, None]).squeeze(1).double().cpu().numpy()
+
+
+def _set_rows(output, where, value):
+    """``output`` with the hidden rows at ``where`` replaced by ``value`` (0 to zero them)."""
+    import torch
+
+    h = _hidden(output).clone()
+    index = torch.arange(h.shape[0], device=h.device)
+    h[index, where.to(h.device)] = value if isinstance(value, (int, float)) else value.to(device=h.device, dtype=h.dtype)
+    return _replace(output, h)
+
+
+def reference_pass(model, tokenizer, items, *, layers=None, positions=POSITIONS, max_facts: int | None = DEFAULT_MAX_FACTS,
+                   batch_size: int = 16) -> PatchingHalf:
+    """The reference's half: clean gold logits, the residual rows to patch (only those), zero ablation.
+
+    Arrays: ``patching.fact_indices`` [F], ``patching.layers`` [L'], ``patching.has_subject`` [F],
+    ``patching.ref_logit`` [F], ``patching.ablated_logit`` [P, L', F], ``patching.rows`` [P, L', F, H].
+    """
+    import torch
+
+    start_time = time.perf_counter()
+    layout, layer_list, positions, picked, encoded, pad_id = _setup(model, tokenizer, items, layers, positions,
+                                                                    max_facts, batch_size)
+    F, L, P = len(encoded), len(layer_list), len(positions)
+    hidden = layout.unembed.weight.shape[1]
+    ref_logit, ablated = np.zeros(F), np.zeros((P, L, F))
+    rows_out = np.zeros((P, L, F, hidden), np.float32)
     forwards = 0
-
-    def run(model, device, ids, mask, pos_ids, gold):
-        nonlocal forwards
-        forwards += 1
-        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos_ids.to(device),
-                    logits_to_keep=1, use_cache=False)
-        z = out.logits[:, -1].float()
-        return z.gather(1, gold.to(z.device)[:, None]).squeeze(1).double().cpu().numpy()
-
-    def hooked(module, hook):
-        return module.register_forward_hook(hook)
-
     with torch.inference_mode():
-        for b0 in range(0, F, batch_size):
-            rows = encoded[b0:b0 + batch_size]
-            sl = slice(b0, b0 + len(rows))
-            ids, mask, pos_ids = left_pad([e.prompt_ids for e in rows], pad_id)
-            width = ids.shape[1]
-            last = [width - 1] * len(rows)
-            subj = [width - len(e.prompt_ids) + e.subject_last if e.subject_last is not None else width - 1
-                    for e in rows]
-            where = {"subject": torch.tensor(subj), "last": torch.tensor(last)}
-            batch_index = torch.arange(len(rows))
-            gold = torch.tensor([e.object_ids[0] for e in rows])
-
-            # clean reference forward: its logits, and the rows to patch (only those)
-            saved: dict[int, list] = {}
-
-            def record(l):
+        for sl, ids, mask, pos_ids, where, gold in _batches(encoded, pad_id, batch_size):
+            def record(li, sl, where):
                 def hook(module, args, output):
                     h = _hidden(output)
-                    saved[l] = [h[batch_index.to(h.device), where[p].to(h.device)].clone() for p in positions]
+                    index = torch.arange(h.shape[0], device=h.device)
+                    for pi, p in enumerate(positions):
+                        rows_out[pi, li, sl] = h[index, where[p].to(h.device)].float().cpu().numpy()
                 return hook
 
-            handles = [hooked(ref_layout.layers[l], record(l)) for l in layer_list]
+            handles = [layout.layers[l].register_forward_hook(record(li, sl, where)) for li, l in enumerate(layer_list)]
             try:
-                ref_logit[sl] = run(reference_model, ref_device, ids, mask, pos_ids, gold)
+                ref_logit[sl] = _gold_logit(model, ids, mask, pos_ids, gold)
             finally:
                 for handle in handles:
                     handle.remove()
-            quant_logit[sl] = run(quantized_model, quant_device, ids, mask, pos_ids, gold)
-
+            forwards += 1
             for pi, p in enumerate(positions):
                 for li, l in enumerate(layer_list):
-                    def patch(module, args, output, value=saved[l][pi], p=p):
-                        h = _hidden(output).clone()
-                        h[batch_index.to(h.device), where[p].to(h.device)] = value.to(device=h.device, dtype=h.dtype)
-                        return _replace(output, h)
-
-                    def zero(module, args, output, p=p):
-                        h = _hidden(output).clone()
-                        h[batch_index.to(h.device), where[p].to(h.device)] = 0
-                        return _replace(output, h)
-
-                    handle = hooked(quant_layout.layers[l], patch)
+                    handle = layout.layers[l].register_forward_hook(
+                        lambda module, args, output, rows=where[p]: _set_rows(output, rows, 0))
                     try:
-                        patched[pi, li, sl] = run(quantized_model, quant_device, ids, mask, pos_ids, gold)
+                        ablated[pi, li, sl] = _gold_logit(model, ids, mask, pos_ids, gold)
                     finally:
                         handle.remove()
-                    handle = hooked(ref_layout.layers[l], zero)
+                    forwards += 1
+    arrays = {"patching.fact_indices": np.asarray(picked, np.int64), "patching.layers": np.asarray(layer_list, np.int64),
+              "patching.has_subject": np.array([e.subject_last is not None for e in encoded], dtype=bool),
+              "patching.ref_logit": ref_logit, "patching.ablated_logit": ablated, "patching.rows": rows_out}
+    return PatchingHalf(arrays, forwards, time.perf_counter() - start_time)
+
+
+def quantized_pass(model, tokenizer, items, reference: dict, *, positions=POSITIONS, batch_size: int = 16) -> PatchingHalf:
+    """The quantized model's half: clean gold logits, and with each reference row patched in.
+
+    ``reference``: the arrays of ``reference_pass`` (from the reference's run record), so the
+    reference model need not be loaded. Arrays: ``patching.quant_logit`` [F],
+    ``patching.patched_logit`` [P, L', F].
+    """
+    import torch
+
+    start_time = time.perf_counter()
+    layer_list = [int(l) for l in reference["patching.layers"]]
+    layout, _, positions, picked, encoded, pad_id = _setup(model, tokenizer, items, layer_list, positions,
+                                                           len(reference["patching.fact_indices"]) or None, batch_size)
+    if not np.array_equal(picked, reference["patching.fact_indices"]):
+        raise ValueError("the reference's patching facts differ from this suite's; re-measure the reference")
+    F, L, P = len(encoded), len(layer_list), len(positions)
+    quant_logit, patched = np.zeros(F), np.zeros((P, L, F))
+    saved = torch.from_numpy(reference["patching.rows"])
+    forwards = 0
+    with torch.inference_mode():
+        for sl, ids, mask, pos_ids, where, gold in _batches(encoded, pad_id, batch_size):
+            quant_logit[sl] = _gold_logit(model, ids, mask, pos_ids, gold)
+            forwards += 1
+            for pi, p in enumerate(positions):
+                for li, l in enumerate(layer_list):
+                    handle = layout.layers[l].register_forward_hook(
+                        lambda module, args, output, rows=where[p], value=saved[pi, li, sl]: _set_rows(output, rows, value))
                     try:
-                        ablated[pi, li, sl] = run(reference_model, ref_device, ids, mask, pos_ids, gold)
+                        patched[pi, li, sl] = _gold_logit(model, ids, mask, pos_ids, gold)
                     finally:
                         handle.remove()
-            del saved
+                    forwards += 1
+    return PatchingHalf({"patching.quant_logit": quant_logit, "patching.patched_logit": patched}, forwards,
+                        time.perf_counter() - start_time)
 
+
+def patching_result(arrays: dict, positions, forwards: int, seconds: float) -> PatchingResult:
+    """Both halves' arrays -> ``PatchingResult`` (recovery and necessity by ``metrics.patching``)."""
+    ref_logit, quant_logit = arrays["patching.ref_logit"], arrays["patching.quant_logit"]
+    patched, ablated = arrays["patching.patched_logit"], arrays["patching.ablated_logit"]
     return PatchingResult(
-        fact_indices=picked, layers=np.asarray(layer_list, dtype=np.int64), positions=positions,
+        fact_indices=arrays["patching.fact_indices"], layers=arrays["patching.layers"], positions=tuple(positions),
         recovery=np.asarray(_recovery(patched, quant_logit[None, None], ref_logit[None, None]), dtype=np.float64),
         necessity=np.asarray(_necessity(ablated, ref_logit[None, None]), dtype=np.float64),
         ref_logit=ref_logit, quant_logit=quant_logit, patched_logit=patched, ablated_logit=ablated,
-        has_subject=has_subject, forwards=forwards, seconds=time.perf_counter() - start_time)
+        has_subject=arrays["patching.has_subject"], forwards=forwards, seconds=seconds)
+
+
+def patching_scan(reference_model, quantized_model, tokenizer, items, *, layers=None, positions=POSITIONS,
+                  max_facts: int | None = DEFAULT_MAX_FACTS, batch_size: int = 16) -> PatchingResult:
+    """Cross-model repair and zeroing ablation of the residual stream (see the module docstring):
+    ``reference_pass`` then ``quantized_pass``."""
+    from pytest_qfacts.trace.layout import discover
+
+    n_ref, n_quant = discover(reference_model).n_layers, discover(quantized_model).n_layers
+    if n_ref != n_quant:
+        raise ValueError(f"reference has {n_ref} decoder layers, quantized model {n_quant}")
+    ref = reference_pass(reference_model, tokenizer, items, layers=layers, positions=positions, max_facts=max_facts,
+                         batch_size=batch_size)
+    quant = quantized_pass(quantized_model, tokenizer, items, ref.arrays, positions=positions, batch_size=batch_size)
+    return patching_result({**ref.arrays, **quant.arrays}, positions, ref.forwards + quant.forwards,
+                           ref.seconds + quant.seconds)

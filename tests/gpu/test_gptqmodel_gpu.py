@@ -35,7 +35,7 @@ def _top1(model) -> float:
 @pytest.mark.parametrize("recipe", ["gptq-w4g64", "awq-w4g64", "gptq-w8g64"])
 def test_recipe_runs_on_cuda_with_gptqmodel_kernels_and_is_cached(recipe, tmp_path):
     pytest.importorskip("gptqmodel")
-    from pytest_qfacts.store.quant_cache import QuantCache, cached_quantize
+    from pytest_qfacts.quant.cache import QuantCache, cached_quantize
 
     reference = _reference()
     cache = QuantCache(tmp_path)

@@ -1,6 +1,6 @@
 """The committed ``tiny-facts`` fixture model: loads with plain transformers and degrades as designed.
 
-Loads ``pytest_qfacts/fixtures/tiny_facts`` (model, tokenizer, suites, KB) with
+Loads ``pytest_qfacts/models/tiny_facts`` (model, tokenizer, suites, KB) with
 transformers only, and checks:
 
 * the architecture (Llama, every dimension a multiple of 128);
@@ -26,7 +26,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 yaml = pytest.importorskip("yaml")
 
-FIXTURE_DIR = Path(__file__).resolve().parents[2] / "pytest_qfacts" / "fixtures" / "tiny_facts"
+FIXTURE_DIR = Path(__file__).resolve().parents[2] / "pytest_qfacts" / "models" / "tiny_facts"
+TRAINING_DIR = Path(__file__).resolve().parents[2] / "tools" / "tiny_facts"
 GROUP = 64
 
 
@@ -133,8 +134,10 @@ def onehop_batch(tokenizer, suites):
 
 def test_files_present():
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                 "kb.json", "onehop.qfacts.yaml", "twohop.qfacts.yaml", "train.py", "README.md"):
+                 "kb.json", "onehop.qfacts.yaml", "twohop.qfacts.yaml", "README.md"):
         assert (FIXTURE_DIR / name).is_file(), name
+    for name in ("train.py", "kb.py", "outliers.py"):   # the training code: in the source tree, not in the wheel
+        assert (TRAINING_DIR / name).is_file() and not (FIXTURE_DIR / name).exists(), name
     assert (FIXTURE_DIR / "model.safetensors").stat().st_size < 8 * 2**20
 
 

@@ -11,7 +11,7 @@ import pytest
 from pytest_qfacts import assert_bridge_recall
 from pytest_qfacts.assertions import ProbeGateFailure
 from pytest_qfacts.suites import load_suite
-from pytest_qfacts.suites.twohop import TwoHopItem
+from pytest_qfacts.suites.twohop_suite import TwoHopItem
 
 torch = pytest.importorskip("torch")
 
@@ -85,7 +85,7 @@ def _items(suite, n=6):
 
 
 def test_trace_matches_an_independent_forward(tiny_facts, suite):
-    from pytest_qfacts.trace.twohop import trace_twohop
+    from pytest_qfacts.trace.twohop_pass import trace_twohop
 
     model, tok = tiny_facts.model, tiny_facts.tokenizer
     items = _items(suite)
@@ -116,7 +116,7 @@ def test_trace_matches_an_independent_forward(tiny_facts, suite):
 def test_destroyed_bridge_entity_is_named(tiny_facts, suite):
     """Zero a well-recalled bridge entity's input and output embedding rows in a copy of tiny-facts:
     its EntRec collapses, and assert_bridge_recall names it (and only it)."""
-    from pytest_qfacts.compare.extras import compare_models
+    from pytest_qfacts.measure import compare_models
 
     model, tok = tiny_facts.model, tiny_facts.tokenizer
     cities = suite.subset(["birthplace_country", "birthplace_country_heldout"])

@@ -19,7 +19,7 @@ import pytest
 
 import pytest_qfacts
 
-TINY_DIR = Path(pytest_qfacts.__file__).parent / "fixtures" / "tiny_facts"
+TINY_DIR = Path(pytest_qfacts.__file__).parent / "models" / "tiny_facts"
 TINY_WEIGHTS = TINY_DIR / "model.safetensors"
 TINY_ONEHOP = TINY_DIR / "onehop.qfacts.yaml"
 TINY_TWOHOP = TINY_DIR / "twohop.qfacts.yaml"

@@ -151,7 +151,7 @@ def test_alias_loads_and_is_the_label_in_reports(pytester):
     pytester.makeini("[pytest]\nqfacts_aliases =\n    small-one = tiny-facts\nqfacts_model = small-one\n")
     pytester.makepyfile("""
         def test_pair(qfacts_pair):
-            result = qfacts_pair.compare("capitals")
+            result = qfacts_pair.compare("tiny-facts-onehop")
             assert result.model == "small-one" and qfacts_pair.reference.spec.kind == "dir"
     """)
     result = pytester.runpytest(CPU, "--qfacts-quant=rtn-w8g64")
@@ -183,11 +183,11 @@ def test_alias_cycle_is_a_usage_error(pytester):
 
 def test_every_option_has_an_ini_key_named_in_help(pytester):
     """Whatever options the table grows, each --qfacts-NAME has the ini key qfacts_NAME (and help says so)."""
-    from pytest_qfacts.settings import FLAGS, OPTIONS
+    from pytest_qfacts.options import OPTIONS
 
     result = pytester.runpytest("--help")
     text = result.stdout.str()
-    names = [name for name, *_ in OPTIONS] + [name for name, _ in FLAGS]
+    names = [opt.name for opt in OPTIONS if not opt.ini_only]
     assert {"model", "revision", "quant", "device", "dtype", "suite", "batch-size", "report", "max-drop", "cache-dir",
             "trust-remote-code"} <= set(names)
     for name in names:

@@ -1,5 +1,4 @@
 """--qfacts-cache-dir: read from the command line and ini; where GGUF models are converted."""
-import os
 from pathlib import Path
 
 import pytest
@@ -23,31 +22,38 @@ def test_cache_dir_setting(pytester, args, ini, expected):
 
         def test_it(qfacts_session):
             assert qfacts_session.settings.cache_dir == {expected!r}
-            assert qfacts_session._cache_dir() == (Path({expected!r}) if {expected!r} else None)
+            assert qfacts_session.pool.cache_dir() == (Path({expected!r}) if {expected!r} else None)
     """)
     pytester.runpytest(*args).assert_outcomes(passed=1)
 
 
-def _lock_files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*.lock")) if root.exists() else []
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
 
 
 @pytest.mark.parametrize("use_option", [True, False])
 def test_gguf_conversion_goes_to_the_cache_dir(pytester, monkeypatch, use_option):
     """A GGUF model is converted once into <cache>/gguf/<fingerprint>/: the option picks <cache>.
 
-    The file here is not a real GGUF, so the conversion fails; the lock it takes first shows where it went.
+    The GGUF is tiny-facts written as a GGUF file (tests/reliability/kill_helpers.py); the conversion
+    leaves the converted model in the cache, and no lock or staging folder behind.
     """
+    import importlib.util
+
+    helpers_path = Path(__file__).parents[1] / "reliability" / "kill_helpers.py"
+    spec = importlib.util.spec_from_file_location("kill_helpers", helpers_path)
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
     default = pytester.path / "default-cache"
     monkeypatch.setenv("QFACTS_CACHE_DIR", str(default))
-    pytester.path.joinpath("fake.gguf").write_bytes(b"not a gguf file")
-    pytester.makepyfile("def test_ref(qfacts_reference):\n    raise AssertionError('loaded?!')\n")
+    suite = helpers.small_suite(pytester.path / "suite-for-the-tokenizer.yaml")   # not a collected suite
+    helpers.tiny_gguf(pytester.path / "tiny.gguf", suite)
+    pytester.makepyfile("def test_ref(qfacts_reference):\n    assert qfacts_reference.model is not None\n")
     args = ["--qfacts-cache-dir=my-cache"] if use_option else []
-    result = pytester.runpytest("--qfacts-model=fake.gguf", CPU, "--tb=line", *args)
-    result.assert_outcomes(errors=1)
+    result = pytester.runpytest("--qfacts-model=tiny.gguf", CPU, "--tb=line", *args)
+    result.assert_outcomes(passed=1)
     used, unused = (pytester.path / "my-cache", default) if use_option else (default, pytester.path / "my-cache")
-    locks = _lock_files(used)
-    assert len(locks) == 1 and locks[0].startswith("gguf" + os.sep) and len(Path(locks[0]).stem) == 16, locks
+    assert sorted(p.name for p in used.iterdir()) == ["gguf"]
+    converted = list((used / "gguf").iterdir())   # one converted model; no lock, no staging folder left
+    assert len(converted) == 1 and (converted[0] / "config.json").is_file(), _tree(used)
     assert not unused.exists()
-    # the failed conversion leaves no half-written model directory behind
-    assert [p.name for p in (used / "gguf").iterdir() if p.is_dir()] == []

@@ -68,7 +68,7 @@ def test_no_cache_setting_from_command_line_and_ini(pytester, args, ini, expecte
     pytester.makepyfile(f"""
         def test_it(qfacts_session):
             assert qfacts_session.settings.no_cache is {expected}
-            cache = qfacts_session.quant_cache()
+            cache = qfacts_session.pool.quant_cache()
             assert (cache is None) is {expected}
             if cache is not None:  # <cache-dir>/quantized, the cache dir defaulting to QFACTS_CACHE_DIR
                 import os

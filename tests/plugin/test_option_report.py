@@ -34,7 +34,7 @@ def test_report_schema_and_one_run_per_model_recipe_suite(pytester):
     result.assert_outcomes(passed=8)   # 2 YAML relations x 2 recipes + 2 tests x 2 recipes
     result.stdout.fnmatch_lines(["qfacts: JSON report written to out/sub/qfacts.json"])
     report = read_report(pytester.path / "out" / "sub" / "qfacts.json")
-    assert set(report) == {"qfacts_report", "runs"} and report["qfacts_report"] == 1
+    assert set(report) == {"qfacts_report", "complete", "runs"} and report["qfacts_report"] == 1 and report["complete"] is True
     runs = report["runs"]
     keys = [(run["model"], run["recipe"], run["suite"]) for run in runs]
     assert sorted(keys) == sorted((m, r, s) for m in ["tiny-facts"] for r in (KEEP, LOSE) for s in ("small", "other"))

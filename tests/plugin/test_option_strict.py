@@ -7,7 +7,7 @@ import pytest
 from plugin_helpers import CPU, KEEP, MODEL, requires_tiny, suite_yaml
 
 import pytest_qfacts.quant.hqq as hqq_module
-from pytest_qfacts.quant.libs import import_library
+from pytest_qfacts.quant.library_support import import_library
 
 PAIR_TEST = """
 def test_pair(qfacts_pair):

@@ -39,9 +39,9 @@ def test_flag_is_handed_to_the_loader(pytester, monkeypatch, flag):
     seen = []
     original = loading._from_dir
 
-    def spy(directory, torch_dtype, trust_remote_code):
+    def spy(spec, directory, torch_dtype, trust_remote_code, **placement):
         seen.append(trust_remote_code)
-        return original(directory, torch_dtype, trust_remote_code)
+        return original(spec, directory, torch_dtype, trust_remote_code, **placement)
 
     monkeypatch.setattr(loading, "_from_dir", spy)
     pytester.makepyfile("def test_load(qfacts_reference):\n    assert qfacts_reference.model is not None\n")

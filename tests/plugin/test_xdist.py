@@ -23,10 +23,10 @@ def test_four_workers_write_one_baseline_and_all_read_it(pytester):
     files = list((pytester.path / ".qfacts").rglob("*"))
     stored = [f for f in files if f.is_file()]
     assert len(stored) == 1 and stored[0].suffix == ".safetensors", files   # exactly one file, no temporary left
-    from pytest_qfacts.store.baseline import BaselineKey, BaselineStore
+    from pytest_qfacts.store.baseline import BaselineStore
 
-    meta = BaselineStore(pytester.path / ".qfacts" / "baselines").read_meta(stored[0])   # a valid baseline
-    assert BaselineKey.from_json(meta["key"]).suite == "lossy"
+    key, _ = BaselineStore(pytester.path / ".qfacts" / "baselines").read_key(stored[0])   # a valid baseline
+    assert key.suite == "lossy"
 
     (run,) = read_report(pytester.path / "r.json")["runs"]        # one run, merged on the controller
     workers = run["workers"]

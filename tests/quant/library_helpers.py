@@ -9,7 +9,7 @@ import pytest
 
 import pytest_qfacts
 
-TINY_DIR = Path(pytest_qfacts.__file__).parent / "fixtures" / "tiny_facts"
+TINY_DIR = Path(pytest_qfacts.__file__).parent / "models" / "tiny_facts"
 
 requires_tiny = pytest.mark.skipif(not (TINY_DIR / "model.safetensors").is_file(),
                                    reason=f"tiny-facts fixture model not built (no model.safetensors in {TINY_DIR})")

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+from compressed_checkpoint import copy_tokenizer, write_pack_quantized
 from library_helpers import TINY_DIR, requires_tiny, tiny, tiny_copy
 
 import pytest_qfacts.quant as quant
@@ -12,15 +13,6 @@ from pytest_qfacts.errors import RecipeError
 from pytest_qfacts.quant import BackendUnavailable
 
 pytestmark = requires_tiny
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-
-
-def _copy_tokenizer(directory):
-    for name in TOKENIZER_FILES:
-        if (TINY_DIR / name).is_file():
-            shutil.copy(TINY_DIR / name, directory / name)
-
 
 def _logits(model, text="The capital of"):
     import torch
@@ -68,7 +60,7 @@ def bnb_nf4_checkpoint(tmp_path_factory):
     model = AutoModelForCausalLM.from_pretrained(TINY_DIR, quantization_config=config, dtype=torch.float32,
                                                  device_map="cpu")
     model.save_pretrained(out)
-    _copy_tokenizer(out)
+    copy_tokenizer(out)
     return out
 
 
@@ -119,29 +111,8 @@ def test_compressed_tensors_checkpoint_is_symmetric_int4_like_rtn_sym(tmp_path):
     """A pack-quantized W4A16 checkpoint (symmetric, groups of 64) written with compressed-tensors' own API."""
     pytest.importorskip("compressed_tensors")
     import torch
-    from compressed_tensors.compressors import ModelCompressor
-    from compressed_tensors.quantization import (QuantizationArgs, QuantizationConfig, QuantizationScheme,
-                                                 apply_quantization_config)
-    from compressed_tensors.quantization.utils import calculate_qparams
-    from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(TINY_DIR, dtype=torch.float32)
-    args = QuantizationArgs(num_bits=4, type="int", symmetric=True, strategy="group", group_size=64)
-    config = QuantizationConfig(config_groups={"group_0": QuantizationScheme(targets=["Linear"], weights=args)},
-                                ignore=["lm_head"], quantization_status="frozen")
-    apply_quantization_config(model, config)
-    for module in model.modules():
-        if hasattr(module, "quantization_scheme") and hasattr(module, "weight_scale"):
-            groups = module.weight.data.reshape(module.weight.shape[0], -1, 64)
-            scale, zero = calculate_qparams(groups.amin(-1), groups.amax(-1), args)
-            module.weight_scale.data.copy_(scale.reshape(module.weight_scale.shape))
-            module.weight_zero_point.data.copy_(zero.reshape(module.weight_zero_point.shape))
-    compressor = ModelCompressor.from_pretrained_model(model, quantization_format="pack-quantized")
-    compressor.compress_model(model)
-    model.save_pretrained(tmp_path)
-    compressor.update_config(tmp_path)
-    _copy_tokenizer(tmp_path)
-
+    write_pack_quantized(tmp_path)
     result = _load(f"ckpt:{tmp_path}")
     assert (result.library, result.bits, result.group_size) == ("compressed-tensors", 4, 64)
     assert result.info["method"] == "compressed-tensors" and result.info["format"] == "pack-quantized"

@@ -80,7 +80,7 @@ def test_tiny_facts_recall_and_metadata(recipe, max_drop):
 def test_cache_stores_and_reads_back_the_same_model(tmp_path, monkeypatch):
     """The quantized-model cache: a second identical request loads the stored HQQ layers, no solver run."""
     from pytest_qfacts.quant.hqq import HQQBackend
-    from pytest_qfacts.store.quant_cache import QuantCache, cached_quantize
+    from pytest_qfacts.quant.cache import QuantCache, cached_quantize
 
     cache = QuantCache(tmp_path)
     first = cached_quantize(tiny(), "hqq-w4g64", cache=cache)

@@ -102,11 +102,11 @@ def test_calibration_caps_the_length_at_the_model_context(tmp_path):
 def test_default_text_ships_with_the_package_and_fills_the_default_windows():
     from transformers import AutoTokenizer
 
-    from pytest_qfacts.fixtures.tiny_facts import FIXTURE_DIR
+    from pytest_qfacts.models.registry import tiny_facts_dir
 
     assert default_path().is_file() and 12_000 < default_path().stat().st_size < 40_000
     cal = Calibration()
-    windows = cal.prepare(AutoTokenizer.from_pretrained(FIXTURE_DIR), max_length=128)
+    windows = cal.prepare(AutoTokenizer.from_pretrained(tiny_facts_dir()), max_length=128)
     assert windows.label == "built-in calibration.txt"
     assert len(windows.rows) == cal.samples and {len(r) for r in windows.rows} == {128}
 

@@ -6,7 +6,7 @@ from library_helpers import random_linear
 torch = pytest.importorskip("torch")
 
 import pytest_qfacts.quant as quant  # noqa: E402
-from pytest_qfacts.quant.dense import dense_weight  # noqa: E402
+from pytest_qfacts.trace.weights import dense_shape, dense_weight  # noqa: E402
 
 RECIPES = {  # recipe -> (module the layer must import, max |w - dense| for the seeded weights, forward atol)
     "rtn-w4g64": ("torch", 0.05, 1e-5),
@@ -33,6 +33,7 @@ def test_dense_weight_is_the_weight_the_forward_multiplies(recipe):
         out = model(x)
         dense = dense_weight(model[0])
     assert dense.shape == w.shape and dense.dtype == torch.float32
+    assert dense_shape(model[0]) == tuple(dense.shape)   # read without dequantizing
     assert 0 < (dense - w).abs().max() <= max_error, recipe   # quantized, and close to the original
     torch.testing.assert_close(out, x @ dense.T, rtol=0.02, atol=atol)
 
@@ -40,3 +41,4 @@ def test_dense_weight_is_the_weight_the_forward_multiplies(recipe):
 def test_plain_linear_is_its_own_weight():
     layer = random_linear(16, 8)[0]
     assert torch.equal(dense_weight(layer), layer.weight)
+    assert dense_shape(layer) == (8, 16)

@@ -98,7 +98,7 @@ def test_missing_library_is_backend_unavailable_with_the_install_command(monkeyp
 
 def test_a_library_that_fails_to_import_is_unavailable(monkeypatch):
     """Installed but broken (e.g. built for another torch): the import error becomes BackendUnavailable."""
-    from pytest_qfacts.quant.libs import import_library
+    from pytest_qfacts.quant.library_support import import_library
 
     backend = backend_for("torchao-int8wo")
     with pytest.raises(BackendUnavailable) as err:

@@ -1,4 +1,4 @@
-"""store/quant_cache.py: a second identical run quantizes nothing; any change of the key misses; bad entries are rebuilt."""
+"""quant/cache.py: a second identical run quantizes nothing; any change of the key misses; bad entries are rebuilt."""
 import dataclasses
 import json
 
@@ -9,8 +9,8 @@ from library_helpers import requires_tiny, small_suite, tiny
 
 import pytest_qfacts.quant as quant
 from pytest_qfacts.quant.rtn import RTNBackend
-from pytest_qfacts.store import quant_cache
-from pytest_qfacts.store.quant_cache import QuantCache, cache_key, cached_quantize
+from pytest_qfacts.quant import cache as quant_cache
+from pytest_qfacts.quant.cache import QuantCache, cache_key, cached_quantize
 
 pytestmark = requires_tiny
 

@@ -21,12 +21,14 @@ def test_run_compares_and_writes_the_report(tmp_path, capsys):
     report = tmp_path / "r.json"
     rc = main(["run", "--model", "tiny-facts", "--quant", "rtn-w8g64,rtn-w2g64", "--suite", "tiny-facts-onehop",
                "--device", "cpu", "--probes", "none", "--report", str(report), "-q"])
-    assert rc == 0
+    assert rc == 1   # rtn-w2g64 fails the default gate (max_drop 0.05): qfacts run exits 1, as a CI step should
     out = capsys.readouterr().out
     assert "tiny-facts  rtn-w8g64" in out and "tiny-facts  rtn-w2g64" in out
     runs = json.loads(report.read_text())["runs"]
     top1 = {run["recipe"]: run["quantized"]["top1"] for run in runs}
     assert top1["rtn-w8g64"] > 0.95 and top1["rtn-w2g64"] < 0.05
+    gates = {run["recipe"]: run["gate"]["passed"] for run in runs}
+    assert gates == {"rtn-w8g64": True, "rtn-w2g64": False}
 
 
 def test_run_bad_input_is_a_message_and_exit_2(capsys):

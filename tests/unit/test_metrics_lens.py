@@ -1,10 +1,33 @@
-"""Logit lens: gold probability and rank against hand-computed logits."""
+"""Logit lens: gold probability and rank against hand-computed logits.
+
+The lens the pipeline runs (``trace.lens.lens_gold_stats``: the model's final norm and unembedding,
+then ``metrics.lens.gold_stats_from_logits``) on a hand-built unembedding, and the metric on its own.
+"""
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from pytest_qfacts.metrics import lens
+
+
+def runtime_lens(hidden, unembed, gold, *, bias=None, softcap=None, chunk_rows=256):
+    """The pipeline's logit lens with no final norm and ``unembed`` [V, H] as the output embedding."""
+    import torch
+
+    from pytest_qfacts.trace.lens import lens_gold_stats
+
+    V, H = unembed.shape
+    linear = torch.nn.Linear(H, V, bias=bias is not None, dtype=torch.from_numpy(np.asarray(unembed)).dtype)
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(np.asarray(unembed)))
+        if bias is not None:
+            linear.bias.copy_(torch.from_numpy(np.asarray(bias)))
+    layout = SimpleNamespace(unembed=linear, final_norm=None, softcap=softcap)
+    prob, rank = lens_gold_stats(layout, np.asarray(hidden, dtype=np.float32), np.asarray(gold), max_facts=0,
+                                 chunk_rows=chunk_rows)
+    return SimpleNamespace(prob=prob, rank=rank)
 
 # 6-token vocabulary over a 4-dim hidden space.
 UNEMBED = np.array([
@@ -36,19 +59,20 @@ def _hand_prob(z, g):
 
 
 def test_ranks_and_probs_match_hand_computation():
-    st = lens.logit_lens_gold(HIDDEN, UNEMBED, GOLD)
+    st = runtime_lens(HIDDEN, UNEMBED, GOLD)
     assert st.rank.tolist() == HAND_RANKS
     assert st.rank.dtype == np.int64
+    logits = lens.gold_stats_from_logits(np.array(HAND_LOGITS, dtype=np.float64), GOLD).logit
     for l in range(2):
         for n in range(2):
             assert st.prob[l, n] == pytest.approx(_hand_prob(HAND_LOGITS[l][n], GOLD[n]), rel=1e-6)
-            assert st.logit[l, n] == HAND_LOGITS[l][n][GOLD[n]]
+            assert logits[l, n] == HAND_LOGITS[l][n][GOLD[n]]
     assert st.prob[0, 0] == pytest.approx(math.e / (2 * math.e**2 + math.e + 2 + math.exp(-2)), rel=1e-6)
 
 
 def test_from_logits_agrees_with_hidden_path():
     a = lens.gold_stats_from_logits(np.array(HAND_LOGITS, dtype=np.float64), GOLD)
-    b = lens.logit_lens_gold(HIDDEN, UNEMBED, GOLD)
+    b = runtime_lens(HIDDEN, UNEMBED, GOLD)
     assert a.rank.tolist() == HAND_RANKS
     np.testing.assert_allclose(a.prob, b.prob, rtol=1e-6)
     one = lens.gold_stats_from_logits(np.array(HAND_LOGITS[1]), GOLD)  # [N, V]
@@ -60,9 +84,9 @@ def test_chunking_does_not_change_results():
     h = rng.normal(size=(5, 7, 16)).astype(np.float32)
     W = rng.normal(size=(300, 16)).astype(np.float32)
     g = rng.integers(0, 300, size=7)
-    full = lens.logit_lens_gold(h, W, g)
-    tiny = lens.logit_lens_gold(h, W, g, chunk_bytes=1)  # one row at a time
-    odd = lens.logit_lens_gold(h, W, g, chunk_bytes=300 * 4 * 3)  # 3 rows per chunk
+    full = runtime_lens(h, W, g)
+    tiny = runtime_lens(h, W, g, chunk_rows=1)  # one row at a time
+    odd = runtime_lens(h, W, g, chunk_rows=3)  # 3 rows per chunk
     for other in (tiny, odd):
         np.testing.assert_array_equal(full.rank, other.rank)
         np.testing.assert_allclose(full.prob, other.prob, rtol=1e-5)  # float32 GEMM vs GEMV
@@ -78,15 +102,14 @@ def test_chunking_does_not_change_results():
 
 def test_bias_softcap_and_half_precision():
     bias = np.array([0, 0, 5, 0, 0, 0], dtype=np.float32)
-    st = lens.logit_lens_gold(HIDDEN, UNEMBED, GOLD, bias=bias)
+    st = runtime_lens(HIDDEN, UNEMBED, GOLD, bias=bias)
     assert st.rank[:, 0].tolist() == [1, 1]  # gold 2 boosted by 5
-    capped = lens.logit_lens_gold(HIDDEN, UNEMBED, GOLD, softcap=2.0)
+    capped = runtime_lens(HIDDEN, UNEMBED, GOLD, softcap=2.0)
     assert capped.rank.tolist() == HAND_RANKS  # monotone: ranks unchanged
     z = 2.0 * np.tanh(np.array(HAND_LOGITS[0][0]) / 2.0)
     assert capped.prob[0, 0] == pytest.approx(np.exp(z[2]) / np.exp(z).sum(), rel=1e-6)
-    half = lens.logit_lens_gold(HIDDEN.astype(np.float16), UNEMBED.astype(np.float16), GOLD)
+    half = runtime_lens(HIDDEN, UNEMBED.astype(np.float16), GOLD)   # a half-precision unembedding
     assert half.rank.tolist() == HAND_RANKS
-    assert half.prob.dtype == np.float32
 
 
 def test_median_rank_and_first_layer_in_topk():
@@ -104,9 +127,8 @@ def test_median_rank_and_first_layer_in_topk():
 
 
 def test_bad_inputs_raise():
+    logits = np.array(HAND_LOGITS, dtype=np.float64)
     with pytest.raises(ValueError, match="gold"):
-        lens.logit_lens_gold(HIDDEN, UNEMBED, np.array([0, 6]))
-    with pytest.raises(ValueError, match="unembed"):
-        lens.logit_lens_gold(HIDDEN, UNEMBED[:, :3], GOLD)
+        lens.gold_stats_from_logits(logits, np.array([0, 6]))
     with pytest.raises(ValueError, match="integer"):
-        lens.logit_lens_gold(HIDDEN, UNEMBED, np.array([0.0, 1.0]))
+        lens.gold_stats_from_logits(logits, np.array([0.0, 1.0]))

@@ -14,7 +14,7 @@ from pytest_qfacts.compare.subsets import subsets_block
 from pytest_qfacts.errors import QFactsUsageError
 from pytest_qfacts.metrics import paraphrase as m
 from pytest_qfacts.metrics.subsets import subset_mask
-from pytest_qfacts.scoring.results import FactScores
+from pytest_qfacts.record.scores import FactScores
 from pytest_qfacts.suites import load_suite_text
 
 

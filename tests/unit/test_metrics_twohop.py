@@ -10,10 +10,10 @@ import math
 import numpy as np
 import pytest
 
-from pytest_qfacts.compare.twohop import spearman_across_runs, twohop_block
-from pytest_qfacts.metrics import twohop as m
-from pytest_qfacts.scoring.results import FactScores
-from pytest_qfacts.suites.twohop import Composition, TwoHopItem, TwoHopSuite
+from pytest_qfacts.compare.twohop_block import spearman_across_runs, twohop_block
+from pytest_qfacts.metrics import entrec as m
+from pytest_qfacts.record.scores import FactScores
+from pytest_qfacts.suites.twohop_suite import Composition, TwoHopItem, TwoHopSuite
 
 torch = pytest.importorskip("torch")
 scipy_stats = pytest.importorskip("scipy.stats")

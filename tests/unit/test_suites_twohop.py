@@ -12,7 +12,7 @@ from pytest_qfacts.suites import load_suite, load_suite_file, load_suite_text
 from pytest_qfacts.suites.builtin import LRE_DIR
 from pytest_qfacts.suites.lre import decode_escapes
 from pytest_qfacts.suites.lre_twohop import COMPOSITIONS, lre_twohop_suite
-from pytest_qfacts.suites.twohop import TwoHopSuite, is_twohop
+from pytest_qfacts.suites.twohop_suite import TwoHopSuite, is_twohop
 from pytest_qfacts.suites.twohop_fact import load_twohop_fact_csv
 
 GOOD = """\

@@ -175,7 +175,7 @@ def test_version(tmp_path, text, line, expected):
     (facts("{subject: a, object: b}", "{subject: c, objcet: d}"), 8, "relations[0].facts[1].objcet", "object",
      "subject, object, prompt, aliases"),
     (facts("{subject: a, object: b}") + "gate: {maxdrop: 0.1}\n", 8, "gate.maxdrop", "max_drop",
-     "max_drop, relative, per_relation, min_accuracy"),
+     "max_drop, relative, per_relation, min_accuracy, min_reference_accuracy"),
 ])
 def test_unknown_key(tmp_path, text, line, field, suggestion, accepted):
     msg = error_of(tmp_path, text)
@@ -309,7 +309,7 @@ def test_bad_gate(tmp_path, gate, field, expected):
 
 def test_gate_not_a_mapping(tmp_path):
     msg = error_of(tmp_path, facts("{subject: a, object: b}") + "gate: 0.05\n")
-    assert ":8: field 'gate': expected gate settings (a mapping with keys max_drop, relative, per_relation, min_accuracy)" in msg
+    assert ":8: field 'gate': expected gate settings (a mapping with keys max_drop, relative, per_relation, min_accuracy, min_reference_accuracy)" in msg
 
 
 def test_gate_ints_become_floats_and_default_is_empty():

@@ -30,16 +30,17 @@ def test_layout_is_found_by_structure(family):
 
 @pytest.mark.parametrize("family", ["llama", "gpt2", "opt"])
 def test_tracer_records_the_right_positions_and_leaves_scores_unchanged(family):
+    from pytest_qfacts.probes import get_probe, in_pass_names
     from pytest_qfacts.scoring.scorer import score_items
-    from pytest_qfacts.trace.names import PROBES
     from pytest_qfacts.trace.tracer import Tracer
 
     model, tok = _model(family), WordTokenizer(WORDS)
     plain = score_items(model, tok, ITEMS, batch_size=2)
-    with Tracer(model, PROBES, len(ITEMS)) as tracer:
+    with Tracer(model, [get_probe(n) for n in in_pass_names()], len(ITEMS)) as tracer:
         traced = score_items(model, tok, ITEMS, batch_size=2, observer=tracer)
+        arrays = tracer.finish(traced)
     np.testing.assert_allclose(plain.object_logprob, traced.object_logprob, atol=1e-5)
-    trace = tracer.trace
+    ends = np.cumsum(arrays["attn.0.len"])
     for i, item in enumerate(ITEMS):  # independent: one unpadded forward, hidden state after each layer
         prompt = tok(item.prompt)["input_ids"]
         with torch.no_grad():
@@ -47,12 +48,13 @@ def test_tracer_records_the_right_positions_and_leaves_scores_unchanged(family):
         subject_last = len(item.prompt[: item.subject_span[1]].split()) - 1
         for layer in range(2):  # HF's last hidden state is after the final norm; layers before it are raw
             hs = out.hidden_states[layer + 1][0]
-            np.testing.assert_allclose(trace.resid_last[layer, i], hs[-1].numpy(), atol=1e-4)
-            np.testing.assert_allclose(trace.resid_subj[layer, i], hs[subject_last].numpy(), atol=1e-4)
-        attn = trace.attn_subj[0][i]
+            np.testing.assert_allclose(arrays["resid_last"][layer, i], hs[-1].numpy(), atol=1e-4)
+            np.testing.assert_allclose(arrays["resid_subj"][layer, i], hs[subject_last].numpy(), atol=1e-4)
+        n_keys = arrays["attn.0.len"][i]
+        attn = arrays["attn.0.data"][:, ends[i] - n_keys: ends[i]]
         assert attn.shape[1] == subject_last + 1  # real keys up to the subject query only
         np.testing.assert_allclose(attn.sum(-1), 1.0, atol=1e-5)
-    assert trace.neuron_contrib.shape[:2] == (3, 3) and trace.has_subject.all()
+    assert arrays["neuron_contrib"].shape[:2] == (3, 3)
 
 
 def test_lens_ranks_match_a_hand_built_unembedding():
@@ -72,14 +74,15 @@ def test_lens_ranks_match_a_hand_built_unembedding():
 
 
 def test_lens_at_the_last_layer_is_the_model_output():
+    from pytest_qfacts.probes import get_probe
     from pytest_qfacts.scoring.scorer import score_items
-    from pytest_qfacts.trace.lens import lens_gold_stats
     from pytest_qfacts.trace.tracer import Tracer
 
     model, tok = _model("llama"), WordTokenizer(WORDS)
-    with Tracer(model, ["lens"], len(ITEMS)) as tracer:
+    with Tracer(model, [get_probe("lens")], len(ITEMS)) as tracer:
         scores = score_items(model, tok, ITEMS, batch_size=3, observer=tracer)
-    prob, rank = lens_gold_stats(tracer.layout, tracer.trace.resid_last, scores.gold_first)
+        arrays = tracer.finish(scores)
+    prob, rank = arrays["lens.prob"], arrays["lens.rank"]
     assert rank[-1].tolist() == scores.gold_rank.tolist()
     np.testing.assert_allclose(np.log(prob[-1]), scores.first_logprob, atol=1e-4)
 
