@@ -2,9 +2,9 @@
 
 From a folder of run records (``--qfacts-save-runs``): each quantized run is compared with the
 reference run of the same model and suite (``compare``), then gated. From a JSON report: its
-relation rows are gated as they stand. Both read the gate rules from the options
-(``--max-drop``, ``--min-reference-accuracy``) and the suite's own ``gate:`` block when the
-record holds it. Exit 0 when every gate holds, 1 when one fails, 2 on bad input.
+relation rows are gated as they stand. Both take the gate rules from the suite's own ``gate:`` block
+when the record holds it, then the defaults; an option given on the command line (``--max-drop``,
+``--min-reference-accuracy``) wins over both, since re-deciding with another bound is the point. Exit 0 when every gate holds, 1 when one fails, 2 on bad input.
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from pathlib import Path
 from pytest_qfacts.errors import QFactsUsageError
 
 EXIT_GATE_FAILED = 1
+#: the gate options of `qfacts gate` (attribute names of Settings and of the parsed arguments)
+GATE_OPTIONS = ("max_drop", "min_reference_accuracy")
 
 
 class _ReportRun:
@@ -96,9 +98,12 @@ def regate(args) -> int:
         raise QFactsUsageError(f"{source}: no such file or folder; give a folder of run records "
                                "(--qfacts-save-runs) or a qfacts JSON report (--qfacts-report)")
     pairs = _from_runs(source) if source.is_dir() else _from_report(source)[0]
+    # an option given on this command line wins over the suite's own gate: re-deciding with another bound is
+    # what `qfacts gate` is for; options left out keep the suite's gate, then the defaults
+    given = {key: getattr(settings, key) for key in GATE_OPTIONS if getattr(args, key, None) is not None}
     failures, entries, gates = [], {}, {}
     for index, (comparison, suite_gate) in enumerate(pairs):
-        decision = decide(comparison, rules(defaults_from(settings), suite_gate))
+        decision = decide(comparison, {**rules(defaults_from(settings), suite_gate), **given})
         if decision.problems:
             problems = [p for found in decision.problems.values() for p in found]
             failures.append(describe_failure(comparison, problems))

@@ -22,9 +22,9 @@ def _gate(*args, cwd):
 
 @requires_tiny
 def test_saved_runs_are_gated_again_without_any_model(pytester):
-    pytester.makefile(".qfacts.yaml", lossy=lossy_yaml())
+    pytester.makefile(".qfacts.yaml", lossy=lossy_yaml(gate="{max_drop: 1.0}"))   # the suite's own gate passes all
     result = pytester.runpytest_subprocess(MODEL, CPU, f"--qfacts-quant={KEEP},{LOSE}", "--qfacts-save-runs=runs",
-                                           "--qfacts-max-drop=1.0", "--qfacts-report=r.json")
+                                           "--qfacts-report=r.json")
     assert result.ret == 0, result.stdout.str()
     names = sorted(p.name for p in (pytester.path / "runs").iterdir())
     suite_hash = read_report(pytester.path / "r.json")["runs"][0]["suite_hash"][:12]
@@ -51,6 +51,8 @@ def test_saved_runs_are_gated_again_without_any_model(pytester):
     lenient = _gate("runs", "--max-drop", "0.3", cwd=pytester.path)
     assert lenient.returncode == 0, lenient.stdout + lenient.stderr
     assert "HEAVY []" in lenient.stdout
+    as_stored = _gate("runs", cwd=pytester.path)   # no option: the suite's own gate (max_drop 1.0), stored in the record
+    assert as_stored.returncode == 0, as_stored.stdout + as_stored.stderr
 
     from_report = _gate("r.json", "--max-drop", "0.1", cwd=pytester.path)
     assert from_report.returncode == 1 and "drop 25.0% > max_drop 10.0%" in from_report.stderr
