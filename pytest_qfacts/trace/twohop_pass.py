@@ -1,4 +1,4 @@
-"""The two-hop forward: EntRec per layer and CnstScore per two-hop item (formulas in metrics/twohop.py).
+"""The two-hop forward: EntRec per layer and CnstScore per two-hop item (formulas in metrics/entrec.py).
 
 Each batch runs the two-hop prompts r2(r1(e1)) and their one-hop prompts r2(e2) in one
 left-padded forward (position ids count real tokens, so an item's numbers do not depend

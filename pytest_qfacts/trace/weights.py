@@ -49,7 +49,7 @@ def dense_weight(module):
         return weight.dequantize().float()
     if weight is None:
         raise TypeError(f"{type(module).__name__} has no weight that pytest-qfacts knows how to read "
-                        f"(neither a dense weight nor one of the quantized layouts listed in quant/dense.py)")
+                        f"(neither a dense weight nor one of the quantized layouts listed in trace/weights.py)")
     return weight.float()
 
 
