@@ -4,7 +4,8 @@ From a folder of run records (``--qfacts-save-runs``): each quantized run is com
 reference run of the same model and suite (``compare``), then gated. From a JSON report: its
 relation rows are gated as they stand. Both take the gate rules from the suite's own ``gate:`` block
 when the record holds it, then the defaults; an option given on the command line (``--max-drop``,
-``--min-reference-accuracy``) wins over both, since re-deciding with another bound is the point. Exit 0 when every gate holds, 1 when one fails, 2 on bad input.
+``--min-reference-accuracy``) wins over both, since re-deciding with another bound is the point.
+Exit 0 when every gate holds, 1 when one fails, 2 on bad input.
 """
 from __future__ import annotations
 
