@@ -25,23 +25,18 @@ WORST_LAYERS_SHOWN = 5  # layers named in a failure message
 
 def _allocate(ctx) -> dict:
     N, L = ctx.n_items, ctx.n_layers
+    # the hooks keep the activations and the gold readout rows; finish() turns them into contributions
     return {"neuron_contrib": np.zeros((N, L, ctx.d_ff), np.float32), "attn_gold": np.zeros((N, L), np.float32),
-            "mlp_gold": np.zeros((N, L), np.float32)}
+            "mlp_gold": np.zeros((N, L), np.float32), "neurons.u_gold": np.zeros((N, ctx.hidden), np.float32)}
 
 
 def _hooks(ctx) -> list:
-    down_weights: dict[int, np.ndarray] = {}   # [H, D] float64 per layer, read once per pass
-
     def down_hook(l):
         def hook(module, args):
             b = ctx.batch
-            if l not in down_weights:
-                w = ctx.dense_weight(module)  # [out, in]; dequantized when a library quantized the layer
-                w = w if w.shape[0] == ctx.hidden else w.T
-                down_weights[l] = w.float().cpu().numpy()
-            dot = neurons.down_proj_dot_gold([down_weights[l]], b.u_gold().cpu().numpy())      # [B, 1, D]
-            act = b.rows(args[0], "last").float().cpu().numpy()[:, None, :]                    # [B, 1, D]
-            ctx.arrays["neuron_contrib"][b.index, l] = neurons.neuron_contributions(act, dot)[:, 0]
+            ctx.arrays["neuron_contrib"][b.index, l] = b.rows(args[0], "last").float().cpu().numpy()  # a, for now
+            if l == 0:
+                ctx.arrays["neurons.u_gold"][b.index] = b.u_gold().cpu().numpy()
         return hook
 
     def projection_hook(l, name):
@@ -57,6 +52,18 @@ def _hooks(ctx) -> list:
         if lay.attn[l] is not None:
             hooks.append((lay.attn[l], "forward", projection_hook(l, "attn_gold")))
     return hooks
+
+
+def _finish(ctx, scores) -> dict:
+    """Contributions from the recorded activations, after the forward (BLAS free to use every core):
+    ``neuron_contributions(a, down_proj_dot_gold(W_down, g * u_gold))`` per layer, in place."""
+    act, u = ctx.arrays["neuron_contrib"], ctx.arrays.pop("neurons.u_gold")
+    for l in range(ctx.n_layers):
+        w = ctx.dense_weight(ctx.layout.down[l])  # [out, in]; dequantized when a library quantized the layer
+        w = (w if w.shape[0] == ctx.hidden else w.T).detach().float().cpu().numpy()
+        dot = neurons.down_proj_dot_gold([w], u)                                   # [N, 1, D]
+        act[:, l] = neurons.neuron_contributions(act[:, l:l + 1], dot)[:, 0]
+    return {}
 
 
 def _compare(ref, quant) -> ProbeBlock:
@@ -101,6 +108,6 @@ def assert_top_neurons_retained(result, min_fraction: float = 0.5) -> None:
 
 PROBE = Probe(
     name="neurons", summary="knowledge-neuron contributions to the gold logit; attention vs FFN per layer",
-    recordings=(Recording("neurons", _allocate, _hooks),), storage={}, compare=_compare,
+    recordings=(Recording("neurons", _allocate, _hooks),), storage={}, finish=_finish, compare=_compare,
     assertion=assert_top_neurons_retained, arrays=("neuron_contrib", "attn_gold", "mlp_gold"),
 )

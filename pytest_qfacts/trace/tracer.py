@@ -127,7 +127,10 @@ class Tracer:
         self.batch = None
 
     def finish(self, scores) -> dict[str, np.ndarray]:
-        """Run every probe's post-forward step (the model is still loaded); returns all arrays."""
+        """Run every probe's post-forward step (the model is still loaded; numpy's BLAS gets its threads
+        back: no torch forward runs now); returns all arrays."""
+        if self._blas_limit is not None:
+            self._blas_limit.restore_original_limits()
         for probe in self.probes:
             if probe.finish is not None:
                 self.arrays.update(probe.finish(self, scores))
