@@ -75,13 +75,14 @@ def _run(args) -> int:
 
 def _gate(session, suite, recipe) -> list[str]:
     """Compare ``recipe`` on ``suite``, decide its gate (every relation), record the decision; the failure messages."""
-    from pytest_qfacts.gate import decide, defaults_from, describe_failure, rules
+    from pytest_qfacts.gate import decide, defaults_from, rules
 
     comparison = session.compare(suite, recipe)
     decision = decide(comparison, rules(defaults_from(session.settings), suite.gate))
     key = (session.settings.model, recipe, comparison.suite_hash)
     session.gates[key] = decision.to_report()
-    return [describe_failure(comparison, [p for found in decision.problems.values() for p in found])] if decision.problems else []
+    message = decision.failure_message(comparison)
+    return [message] if message else []
 
 
 def _regate(args) -> int:

@@ -88,7 +88,7 @@ def _from_runs(folder: Path) -> list:
 
 
 def regate(args) -> int:
-    from pytest_qfacts.gate import decide, defaults_from, describe_failure, rules
+    from pytest_qfacts.gate import decide, defaults_from, rules
     from pytest_qfacts.report.json_report import build_report, write_report_dict
     from pytest_qfacts.report.terminal import format_table, report_rows
     from pytest_qfacts.settings import settings_from_args
@@ -98,21 +98,25 @@ def regate(args) -> int:
     if not source.exists():
         raise QFactsUsageError(f"{source}: no such file or folder; give a folder of run records "
                                "(--qfacts-save-runs) or a qfacts JSON report (--qfacts-report)")
-    pairs = _from_runs(source) if source.is_dir() else _from_report(source)[0]
+    stored_report = None
+    if source.is_dir():
+        pairs = _from_runs(source)
+    else:
+        pairs, stored_report = _from_report(source)
     # an option given on this command line wins over the suite's own gate: re-deciding with another bound is
     # what `qfacts gate` is for; options left out keep the suite's gate, then the defaults
     given = {key: getattr(settings, key) for key in GATE_OPTIONS if getattr(args, key, None) is not None}
     failures, entries, gates = [], {}, {}
     for index, (comparison, suite_gate) in enumerate(pairs):
         decision = decide(comparison, {**rules(defaults_from(settings), suite_gate), **given})
-        if decision.problems:
-            problems = [p for found in decision.problems.values() for p in found]
-            failures.append(describe_failure(comparison, problems))
+        message = decision.failure_message(comparison)
+        if message:
+            failures.append(message)
         entries[index], gates[index] = comparison, decision.to_report()
-    if source.is_dir():
+    if stored_report is None:
         report = build_report(entries, gates)
     else:
-        report = _from_report(source)[1]
+        report = stored_report
         for index, entry in enumerate(report["runs"]):
             entry["gate"] = gates[index]
     for line in format_table(report_rows(report["runs"])):

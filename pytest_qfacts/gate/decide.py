@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pytest_qfacts.gate.recall import recall_gate_problems
+from pytest_qfacts.gate.recall import describe_failure, recall_gate_problems
 from pytest_qfacts.suites.yaml_header import GATE_KEYS as RULE_KEYS  # the keys a suite's gate: may set
 
 
@@ -42,6 +42,12 @@ class Decision:
 
     def to_report(self) -> dict:
         return {"passed": self.passed, "checked": self.checked, "failed": self.failed}
+
+    def failure_message(self, comparison) -> str | None:
+        """The failure message of every failing relation (``describe_failure``), or None when the gate holds."""
+        if not self.problems:
+            return None
+        return describe_failure(comparison, [p for found in self.problems.values() for p in found])
 
 
 def decide(comparison, rule_set: dict) -> Decision:

@@ -6,12 +6,9 @@ counts every forward pass it will run on one model (the cost printed before long
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from pytest_qfacts.probes.registry import get_probe
-from pytest_qfacts.trace.patching import DEFAULT_MAX_FACTS as PATCHING_MAX_FACTS
-from pytest_qfacts.trace.patching import POSITIONS as PATCHING_POSITIONS
 
 
 @dataclass(frozen=True)
@@ -28,17 +25,6 @@ class Plan:
     @property
     def extra(self) -> tuple[str, ...]:
         return tuple(name for name in self.probes if not get_probe(name).in_pass)
-
-    def forwards(self, n_items: int, n_twohop: int = 0, n_layers: int = 0, reference: bool = False) -> dict[str, int]:
-        """Forward passes on one model: ``scoring`` ceil(N / batch); ``twohop`` ceil(N2 / batch);
-        ``patching``: reference ceil(F / batch) * (1 + L * P), quantized the same (F <= 16 facts)."""
-        out = {"scoring": math.ceil(n_items / self.batch_size) if n_items else 0}
-        if self.twohop:
-            out["twohop"] = math.ceil(n_twohop / self.batch_size) if n_twohop else 0
-        if "patching" in self.extra:
-            facts = min(n_items, PATCHING_MAX_FACTS)
-            out["patching"] = math.ceil(facts / self.batch_size) * (1 + n_layers * len(PATCHING_POSITIONS)) if facts else 0
-        return out
 
 
 def make_plan(suite, probes, *, batch_size: int, lens_facts: int) -> Plan:

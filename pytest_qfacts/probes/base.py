@@ -29,9 +29,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: storage encodings a probe may declare per array (store/runs.py implements them)
-ENCODINGS = ("raw", "float16", "svd", "signs", "int16")
-
 
 @dataclass(frozen=True)
 class Recording:
@@ -66,10 +63,6 @@ class Probe:
     assertion: Callable | None = None
     in_pass: bool = True
     arrays: tuple[str, ...] = ()                                # arrays the compare step reads (for "recorded?")
-
-    def recorded_in(self, run) -> bool:
-        """Whether ``run`` holds this probe's data."""
-        return self.name in run.info.probes and all(name in run.arrays for name in self.arrays)
 
     def encoding_of(self, array_name: str) -> str | None:
         for key, enc in self.storage.items():

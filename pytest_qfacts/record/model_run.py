@@ -96,10 +96,3 @@ class ModelRun:
 
     def __len__(self) -> int:
         return len(self.items)
-
-    def has(self, *names: str) -> bool:
-        """Whether every array in ``names`` was recorded."""
-        return all(name in self.arrays for name in names)
-
-    def probes(self) -> tuple[str, ...]:
-        return self.info.probes

@@ -10,13 +10,12 @@ version and the prompts added and removed. Sizes per 1,000 facts: docs/baselines
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pytest_qfacts.errors import QFactsUsageError
 from pytest_qfacts.record.model_run import RECORD_FORMAT, ModelRun, RunInfo
-from pytest_qfacts.store.runs import RunRecordError, read_header, read_run, write_run
+from pytest_qfacts.store.runs import RunRecordError, read_header, read_run, slug, write_run
 
 SUFFIX = ".safetensors"
 MAX_LISTED_PROMPTS = 5   # prompts named in a "suite changed" message
@@ -80,17 +79,13 @@ def _baseline_error(err: RunRecordError) -> BaselineError:
     return BaselineError(str(err).replace("run record ", "baseline ", 1))
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
-
-
 def model_folder(root: str | Path, model: str) -> Path:
     """Where the baselines of ``model`` (its label) live under ``root``."""
-    return Path(root) / _slug(model)
+    return Path(root) / slug(model)
 
 
 def baseline_path(root: str | Path, key: BaselineKey) -> Path:
-    return model_folder(root, key.model) / f"{_slug(key.suite)}-{key.suite_hash[:12]}{SUFFIX}"
+    return model_folder(root, key.model) / f"{slug(key.suite)}-{key.suite_hash[:12]}{SUFFIX}"
 
 
 def lock_for(path: Path):
@@ -143,7 +138,7 @@ class BaselineStore:
     def older_versions(self, key: BaselineKey, items) -> str:
         """A sentence about stored baselines of the same suite name with another content hash ('' if none)."""
         folder = model_folder(self.root, key.model)
-        others = [p for p in sorted(folder.glob(f"{_slug(key.suite)}-*{SUFFIX}")) if p != self.path(key)]
+        others = [p for p in sorted(folder.glob(f"{slug(key.suite)}-*{SUFFIX}")) if p != self.path(key)]
         for path in others:
             try:
                 stored, header = self.read_key(path)

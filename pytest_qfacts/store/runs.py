@@ -19,6 +19,7 @@ A truncated, garbled or foreign file raises ``RunRecordError`` naming the file a
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -150,11 +151,13 @@ def read_run(path: str | Path) -> ModelRun:
     return run
 
 
+def slug(text: str) -> str:
+    """``text`` made safe as a file name: runs of other characters than letters, digits, ``._-`` become ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
+
+
 def run_file_name(info: RunInfo) -> str:
     """``<model>__<suite>-<hash12>__<recipe or reference>.qfacts-run.safetensors`` (filesystem-safe)."""
-    import re
-
-    slug = lambda text: re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"  # noqa: E731
     return f"{slug(info.model)}__{slug(info.suite)}-{info.suite_hash[:12]}__{slug(info.role)}{RUN_SUFFIX}"
 
 
